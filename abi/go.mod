@@ -1,0 +1,3 @@
+module github.com/larder-dev/larder/abi
+
+go 1.25

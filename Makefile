@@ -1,0 +1,48 @@
+# Larder — run `make` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BUILD     := $(CURDIR)/build
+LARDER    := $(BUILD)/larder
+export LARDER_PLUGIN_DIR ?= $(BUILD)/plugins
+# Debian's rustc 1.63 carries the wasm32 targets; rustup's toolchain here does not.
+DEB_RUSTC := /usr/bin/rustc
+DEB_CARGO := /usr/bin/cargo
+
+-include plugins/plugins.mk
+-include conformance/fixtures/fixtures.mk
+-include sdk-rust/sdk-rust.mk
+
+.PHONY: help
+help: ## list the targets
+	@echo "Larder make targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install what the build and tests need (apt packages, Go modules) if missing
+	@./scripts/install-deps.sh
+
+.PHONY: build
+build: deps plugins ## build the larder binary and every first-party plugin
+	$(GO) build -o $(LARDER) ./cmd/larder
+
+.PHONY: demo
+demo: build ## the main job: init an example repo, apply, materialize, serve and query it
+	@./scripts/demo.sh
+
+.PHONY: test
+test: build fixtures ## run every test (Go modules, plugins, conformance) against real stores
+	@./scripts/test.sh
+
+.PHONY: bench
+bench: build fixtures ## run the benchmarks and print results (see BENCHMARKS.md)
+	@./scripts/bench.sh
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
+	@./scripts/fuzz.sh $${FUZZTIME:-60s}
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf $(BUILD)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: each Go module, the plugins' own tests, and conformance of every plugin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LARDER_PLUGIN_DIR=${LARDER_PLUGIN_DIR:-$PWD/build/plugins}
+export LARDER_FIXTURE_DIR=${LARDER_FIXTURE_DIR:-$PWD/build/fixtures}
+
+fail=0
+run() { echo "== $*"; "$@" || fail=1; }
+
+for mod in $(git ls-files '*go.mod'); do
+	dir=$(dirname "$mod")
+	case "$dir" in conformance/fixtures*) continue ;; esac
+	run bash -c "cd '$dir' && go vet ./... && go test -count=1 ./..."
+done
+
+for wasm in build/plugins/*.wasm; do
+	[ -e "$wasm" ] || continue
+	run build/larder conformance "$wasm"
+done
+
+exit $fail

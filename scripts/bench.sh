@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the paired benchmarks recorded in BENCHMARKS.md. Output goes to build/bench/ and stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/bench
+mkdir -p "$out"
+benchtime=${BENCHTIME:-1s}
+export LARDER_PLUGIN_DIR=${LARDER_PLUGIN_DIR:-$PWD/build/plugins}
+export LARDER_FIXTURE_DIR=${LARDER_FIXTURE_DIR:-$PWD/build/fixtures}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version)" | tee "$out/machine.txt"
+
+run() { # dir pattern pkgs...
+	local dir=$1 pat=$2; shift 2
+	echo "== (cd $dir && go test -run '^\$' -bench '$pat' -benchmem -benchtime $benchtime $*)"
+	(cd "$dir" && go test -run '^$' -bench "$pat" -benchmem -benchtime "$benchtime" "$@") | tee -a "$out/go-bench.txt"
+}
+: > "$out/go-bench.txt"
+run abi 'BenchmarkBatch' .
+run . 'Benchmark' ./host/... ./server/... ./conformance/...
+if [ -x scripts/load.sh ]; then
+	echo "== scripts/load.sh"
+	scripts/load.sh | tee "$out/load.txt"
+fi

@@ -1,0 +1,344 @@
+package offlineengine
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/larder-dev/larder/abi"
+)
+
+// Access is what a plan may read. Everything else on the file system is off limits.
+type Access struct {
+	// Paths are files the plan may read (e.g. one Parquet source), as absolute paths.
+	Paths []string
+	// Directories are directories whose whole subtree the plan may read (a Parquet
+	// dataset laid out as a directory).
+	Directories []string
+}
+
+// Options tune one execution.
+type Options struct {
+	Access Access
+	// BatchSize is the number of rows handed to the callback at a time (default 4096).
+	BatchSize int
+	// MemoryLimit is DuckDB's memory_limit (e.g. "2GB"); empty keeps DuckDB's default.
+	MemoryLimit string
+	// Threads caps DuckDB's worker threads; 0 keeps DuckDB's default (one per core).
+	Threads int
+}
+
+// DefaultBatchSize is the number of rows per Batch when Options.BatchSize is 0.
+const DefaultBatchSize = 4096
+
+// Batch is a run of result rows. Rows[i][j] is column j of row i as a Go value of the
+// column's ABI type, or nil for NULL:
+//
+//	BYTES []byte, STRING string, INT32 int32, INT64 int64, DOUBLE float64, FLOAT float32,
+//	BOOL bool, UNIX_TIMESTAMP time.Time (UTC), and for lists []byte→[][]byte, []string,
+//	[]int32, []int64, []float64, []float32, []bool, []time.Time.
+//
+// A Batch and its row slices are reused for the next batch: the callback must copy what
+// it keeps.
+type Batch struct {
+	Schema []Column
+	Rows   [][]any
+}
+
+// Execute runs p in a fresh sandboxed DuckDB database and calls fn with each batch of rows
+// until the result is exhausted, fn fails or ctx ends. It returns the number of rows read.
+func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) (int64, error) {
+	if p.Dialect != DialectDuckDB {
+		return 0, badPlan("dialect %q is not executable by this host", p.Dialect)
+	}
+	conn, closeDB, err := openSandbox(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer closeDB()
+
+	// Prepare (not PrepareContext) refuses a string holding several statements, where
+	// PrepareContext would run all but the last one.
+	ds, err := conn.Prepare(p.SQL)
+	if err != nil {
+		return 0, fmt.Errorf("preparing the plan's SQL (it must be exactly one SELECT statement): %w", err)
+	}
+	stmt := ds.(*duckdb.Stmt)
+	defer stmt.Close()
+	if err := checkStatement(stmt, p); err != nil {
+		return 0, err
+	}
+	args := make([]driver.NamedValue, len(p.Params))
+	for i, v := range p.Params {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	rows, err := stmt.QueryContext(ctx, args)
+	if err != nil {
+		return 0, fmt.Errorf("running the plan's SQL: %w", err)
+	}
+	defer rows.Close()
+	// The result's shape is known only now: a table function whose argument is a
+	// parameter (read_parquet($1)) has unknown columns until it is bound.
+	if err := checkColumns(rows, p.ResultSchema); err != nil {
+		return 0, err
+	}
+
+	size := opts.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	ncol := len(p.ResultSchema)
+	b := &Batch{Schema: p.ResultSchema, Rows: make([][]any, 0, size)}
+	store := make([]any, size*ncol) // backing array for every row slice of the batch
+	dst := make([]driver.Value, ncol)
+	var n int64
+	for {
+		err := rows.Next(dst)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("reading row %d of the plan's result: %w", n+1, err)
+		}
+		k := len(b.Rows)
+		row := store[k*ncol : (k+1)*ncol : (k+1)*ncol]
+		for j, c := range p.ResultSchema {
+			v, err := normalize(dst[j], c.Type)
+			if err != nil {
+				return n, fmt.Errorf("row %d of the plan's result, column %q: %w", n+1, c.Name, err)
+			}
+			row[j] = v
+		}
+		b.Rows = append(b.Rows, row)
+		n++
+		if len(b.Rows) == size {
+			if err := fn(b); err != nil {
+				return n, err
+			}
+			b.Rows = b.Rows[:0]
+		}
+	}
+	if len(b.Rows) > 0 {
+		if err := fn(b); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// openSandbox opens a fresh in-memory DuckDB database locked down to opts.Access.
+func openSandbox(ctx context.Context, opts Options) (*duckdb.Conn, func(), error) {
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the embedded DuckDB engine: %w", err)
+	}
+	dc, err := connector.Connect(ctx)
+	if err != nil {
+		connector.Close()
+		return nil, nil, fmt.Errorf("connecting to the embedded DuckDB engine: %w", err)
+	}
+	conn := dc.(*duckdb.Conn)
+	closeDB := func() {
+		conn.Close()
+		connector.Close()
+	}
+	for _, s := range sandboxSettings(opts) {
+		if _, err := conn.ExecContext(ctx, s, nil); err != nil {
+			closeDB()
+			return nil, nil, fmt.Errorf("configuring the DuckDB sandbox (%s): %w", s, err)
+		}
+	}
+	return conn, closeDB, nil
+}
+
+// sandboxSettings are the statements that lock a fresh database down. Order matters:
+// everything is set before enable_external_access goes off, and lock_configuration comes
+// last so the plan cannot undo any of it.
+func sandboxSettings(opts Options) []string {
+	var files, dirs []string
+	for _, p := range opts.Access.Paths {
+		files = append(files, sqlString(filepath.Clean(p)))
+	}
+	for _, d := range opts.Access.Directories {
+		// A trailing separator keeps /data from granting /database.
+		dirs = append(dirs, sqlString(strings.TrimSuffix(filepath.Clean(d), string(filepath.Separator))+string(filepath.Separator)))
+	}
+	s := []string{
+		"SET TimeZone = 'UTC'",
+		"SET autoinstall_known_extensions = false",
+		"SET autoload_known_extensions = false",
+		"SET allow_community_extensions = false",
+	}
+	if opts.MemoryLimit != "" {
+		s = append(s, "SET memory_limit = "+sqlString(opts.MemoryLimit))
+	}
+	if opts.Threads > 0 {
+		s = append(s, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	if len(files) > 0 {
+		s = append(s, "SET allowed_paths = ["+strings.Join(files, ", ")+"]")
+	}
+	if len(dirs) > 0 {
+		s = append(s, "SET allowed_directories = ["+strings.Join(dirs, ", ")+"]")
+	}
+	return append(s,
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	)
+}
+
+// sqlString quotes s as a SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// checkStatement verifies, before anything runs, that the prepared statement is one SELECT
+// taking len(p.Params) parameters and producing exactly p.ResultSchema.
+func checkStatement(stmt *duckdb.Stmt, p *Plan) error {
+	st, err := stmt.StatementType()
+	if err != nil {
+		return fmt.Errorf("inspecting the plan's SQL: %w", err)
+	}
+	if st != duckdb.STATEMENT_TYPE_SELECT {
+		return badPlan("sql must be a SELECT statement (got statement type %d)", st)
+	}
+	if n := stmt.NumInput(); n != len(p.Params) {
+		return badPlan("sql takes %d parameters but the plan has %d params", n, len(p.Params))
+	}
+	return nil
+}
+
+// checkColumns verifies that the result has exactly the declared columns: same names,
+// same order, and engine types whose driver values are the declared ABI types.
+func checkColumns(rows driver.Rows, schema []Column) error {
+	names := rows.Columns()
+	if len(names) != len(schema) {
+		return badPlan("sql returns %d columns but result_schema declares %d", len(names), len(schema))
+	}
+	typed, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	for i, c := range schema {
+		if names[i] != c.Name {
+			return badPlan("result column %d is named %q by the sql but %q by result_schema", i, names[i], c.Name)
+		}
+		if typed == nil {
+			continue // the value checks in normalize still hold
+		}
+		desc := typed.ColumnTypeDatabaseTypeName(i)
+		if got := abiType(desc); got != c.Type {
+			return badPlan("result column %q is %s in DuckDB, which is not the declared %s (cast it in the sql)", c.Name, desc, c.Type)
+		}
+	}
+	return nil
+}
+
+// scalarTypes maps DuckDB's type names (as the driver reports them) to the ABI type whose
+// Go values the driver returns for them.
+var scalarTypes = map[string]abi.Type{
+	"BOOLEAN": abi.TypeBool, "INTEGER": abi.TypeInt32, "BIGINT": abi.TypeInt64,
+	"FLOAT": abi.TypeFloat, "DOUBLE": abi.TypeDouble, "VARCHAR": abi.TypeString, "BLOB": abi.TypeBytes,
+	"TIMESTAMP": abi.TypeUnixTimestamp, "TIMESTAMPTZ": abi.TypeUnixTimestamp, "TIMESTAMP_S": abi.TypeUnixTimestamp,
+	"TIMESTAMP_MS": abi.TypeUnixTimestamp, "TIMESTAMP_NS": abi.TypeUnixTimestamp,
+}
+
+// abiType maps a DuckDB type name to an ABI type; 0 means no ABI type fits.
+func abiType(name string) abi.Type {
+	if elem, ok := strings.CutSuffix(name, "[]"); ok {
+		if t := scalarTypes[elem]; t != 0 {
+			return t + 10 // the *_LIST type of t (spec §5.3)
+		}
+		return 0
+	}
+	return scalarTypes[name]
+}
+
+// normalize turns a driver value of a column already checked to be of type t into the Go
+// value documented on Batch. Only lists need work: the driver returns them as []any.
+func normalize(v driver.Value, t abi.Type) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch t {
+	case abi.TypeUnixTimestamp:
+		ts, ok := v.(time.Time)
+		if !ok {
+			return nil, fmt.Errorf("engine returned %T for a TIMESTAMP", v)
+		}
+		return ts.UTC(), nil
+	case abi.TypeBytes:
+		b, ok := v.([]byte)
+		if !ok {
+			return nil, fmt.Errorf("engine returned %T for a BLOB", v)
+		}
+		return append([]byte(nil), b...), nil
+	}
+	if !t.IsList() {
+		if !scalarIs(v, t) {
+			return nil, fmt.Errorf("engine returned %T for %s", v, t)
+		}
+		return v, nil
+	}
+	elems, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("engine returned %T for a LIST", v)
+	}
+	for i, e := range elems {
+		if e == nil {
+			return nil, fmt.Errorf("list element %d is NULL; Feast list values cannot hold nulls", i)
+		}
+	}
+	switch t {
+	case abi.TypeBytesList:
+		return listOf(elems, func(e any) ([]byte, bool) { b, ok := e.([]byte); return append([]byte(nil), b...), ok })
+	case abi.TypeStringList:
+		return listOf(elems, func(e any) (string, bool) { s, ok := e.(string); return s, ok })
+	case abi.TypeInt32List:
+		return listOf(elems, func(e any) (int32, bool) { x, ok := e.(int32); return x, ok })
+	case abi.TypeInt64List:
+		return listOf(elems, func(e any) (int64, bool) { x, ok := e.(int64); return x, ok })
+	case abi.TypeDoubleList:
+		return listOf(elems, func(e any) (float64, bool) { x, ok := e.(float64); return x, ok })
+	case abi.TypeFloatList:
+		return listOf(elems, func(e any) (float32, bool) { x, ok := e.(float32); return x, ok })
+	case abi.TypeBoolList:
+		return listOf(elems, func(e any) (bool, bool) { x, ok := e.(bool); return x, ok })
+	case abi.TypeUnixTimestampList:
+		return listOf(elems, func(e any) (time.Time, bool) { x, ok := e.(time.Time); return x.UTC(), ok })
+	}
+	return nil, fmt.Errorf("unsupported type %s", t)
+}
+
+func listOf[T any](elems []any, conv func(any) (T, bool)) ([]T, error) {
+	out := make([]T, len(elems))
+	for i, e := range elems {
+		x, ok := conv(e)
+		if !ok {
+			return nil, fmt.Errorf("list element %d is %T, not %T", i, e, x)
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+// scalarIs reports whether v is the Go type the driver returns for t.
+func scalarIs(v any, t abi.Type) bool {
+	switch v.(type) {
+	case string:
+		return t == abi.TypeString
+	case int32:
+		return t == abi.TypeInt32
+	case int64:
+		return t == abi.TypeInt64
+	case float64:
+		return t == abi.TypeDouble
+	case float32:
+		return t == abi.TypeFloat
+	case bool:
+		return t == abi.TypeBool
+	}
+	return false
+}

@@ -1,0 +1,286 @@
+package nativestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/larder-dev/larder/abi"
+	"github.com/larder-dev/larder/host"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// maxKeysPerQuery bounds the IN list of one SELECT, as plugins/sqlite does.
+const maxKeysPerQuery = 1000
+
+// SQLite is Feast's SQLite online store in plain Go. It is safe for concurrent use.
+type SQLite struct {
+	db   *sql.DB
+	path string
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared statements by SQL text, like the host's sql capability
+}
+
+var _ host.OnlineStore = (*SQLite)(nil)
+
+// NewSQLite opens (creating when missing) the SQLite database at path with the connection
+// settings the host's sql capability uses: WAL, synchronous=NORMAL, a 5 s busy timeout and
+// immediate write transactions.
+func NewSQLite(path string) (*SQLite, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("opening native sqlite online store: bad database path %q", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening native sqlite online store %q: %w", path, err)
+	}
+	dsn := "file:" + abs + "?_busy_timeout=5000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening native sqlite online store %q: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening native sqlite online store %q: %w", path, err)
+	}
+	return &SQLite{db: db, path: path, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+func (s *SQLite) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.stmts) >= 256 {
+		for k, old := range s.stmts {
+			old.Close()
+			delete(s.stmts, k)
+		}
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// Update creates the tables to keep and drops the tables to delete, idempotently.
+func (s *SQLite) Update(ctx context.Context, req host.UpdateRequest) error {
+	var ddl strings.Builder
+	for _, t := range req.TablesToKeep {
+		name, err := tableName(req.Project, t.Name)
+		if err != nil {
+			return err
+		}
+		ddl.WriteString(createTableSQL(name))
+	}
+	for _, t := range req.TablesToDelete {
+		name, err := tableName(req.Project, t.Name)
+		if err != nil {
+			return err
+		}
+		ddl.WriteString(dropTableSQL(name))
+	}
+	return s.ddl(ctx, "updating", req.Project, ddl.String())
+}
+
+// Teardown drops every table the request names.
+func (s *SQLite) Teardown(ctx context.Context, req host.UpdateRequest) error {
+	var ddl strings.Builder
+	for _, list := range [][]host.Table{req.TablesToKeep, req.TablesToDelete} {
+		for _, t := range list {
+			name, err := tableName(req.Project, t.Name)
+			if err != nil {
+				return err
+			}
+			ddl.WriteString(dropTableSQL(name))
+		}
+	}
+	return s.ddl(ctx, "tearing down", req.Project, ddl.String())
+}
+
+func (s *SQLite) ddl(ctx context.Context, what, project, ddl string) error {
+	if ddl == "" {
+		return nil
+	}
+	// A schema change invalidates cached statements' plans; SQLite re-prepares them, but
+	// dropped tables would leave dead entries, so start afresh.
+	s.mu.Lock()
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
+	s.mu.Unlock()
+	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+		return fmt.Errorf("%s native sqlite online store tables of project %q: %w", what, project, err)
+	}
+	return nil
+}
+
+// Write upserts one row per (entity, feature) with a value in one transaction.
+func (s *SQLite) Write(ctx context.Context, req host.WriteRequest) error {
+	name, err := tableName(req.Project, req.View)
+	if err != nil {
+		return err
+	}
+	for i, r := range req.Rows {
+		if len(r.Values) != len(req.Features) {
+			return fmt.Errorf("writing feature view %q to native sqlite: row %d has %d values for %d features: %w",
+				req.View, i, len(r.Values), len(req.Features), abi.ErrBadArgument)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("writing feature view %q to native sqlite: %w", req.View, err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, upsertSQL(name))
+	if err != nil {
+		return fmt.Errorf("writing feature view %q to native sqlite: %w", req.View, err)
+	}
+	defer st.Close()
+	for i, r := range req.Rows {
+		event := toSeconds(r.EventTS)
+		var created any
+		if !r.CreatedTS.IsZero() {
+			created = toSeconds(r.CreatedTS)
+		}
+		for f, feature := range req.Features {
+			if r.Values[f] == nil {
+				continue
+			}
+			if _, err := st.ExecContext(ctx, r.EntityKey, feature, r.Values[f], event, created); err != nil {
+				return fmt.Errorf("writing feature view %q to native sqlite: row %d feature %q: %w", req.View, i, feature, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("writing feature view %q to native sqlite: commit: %w", req.View, err)
+	}
+	return nil
+}
+
+// Read runs one query per view (per maxKeysPerQuery keys) and maps rows back to the
+// request; anything not stored is NOT_FOUND.
+func (s *SQLite) Read(ctx context.Context, req host.ReadRequest) (*host.ReadResult, error) {
+	res := &host.ReadResult{Views: make([][]host.FeatureValue, len(req.Views))}
+	for v := range req.Views {
+		out, err := s.readView(ctx, req.Project, &req.Views[v])
+		if err != nil {
+			return nil, err
+		}
+		res.Views[v] = out
+	}
+	return res, nil
+}
+
+func (s *SQLite) readView(ctx context.Context, project string, view *host.ReadView) ([]host.FeatureValue, error) {
+	nf := len(view.Features)
+	out := make([]host.FeatureValue, len(view.EntityKeys)*nf)
+	for i := range out {
+		out[i].Status = abi.FieldNotFound
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	name, err := tableName(project, view.Name)
+	if err != nil {
+		return nil, err
+	}
+	feature := make(map[string]int, nf)
+	for f, n := range view.Features {
+		feature[n] = f
+	}
+	// Distinct keys, each with every request position holding it.
+	positions := make(map[string][]int, len(view.EntityKeys))
+	var distinct [][]byte
+	for k, key := range view.EntityKeys {
+		p, seen := positions[string(key)]
+		if !seen {
+			distinct = append(distinct, key)
+		}
+		positions[string(key)] = append(p, k)
+	}
+	for lo := 0; lo < len(distinct); lo += maxKeysPerQuery {
+		hi := min(lo+maxKeysPerQuery, len(distinct))
+		if err := s.query(ctx, name, view, distinct[lo:hi], feature, positions, out); err != nil {
+			return nil, fmt.Errorf("reading feature view %q from native sqlite: %w", view.Name, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *SQLite) query(ctx context.Context, table string, view *host.ReadView, keys [][]byte,
+	feature map[string]int, positions map[string][]int, out []host.FeatureValue) error {
+	st, err := s.stmt(ctx, selectSQL(table, len(keys)))
+	if err != nil {
+		return err
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nf := len(view.Features)
+	var (
+		key, name sql.RawBytes
+		value     []byte
+		ts        any
+	)
+	for rows.Next() {
+		if err := rows.Scan(&key, &name, &value, &ts); err != nil {
+			return err
+		}
+		f, ok := feature[string(name)]
+		if !ok || value == nil {
+			continue
+		}
+		event, err := eventTime(ts)
+		if err != nil {
+			return fmt.Errorf("feature %q: %w", name, err)
+		}
+		for _, k := range positions[string(key)] {
+			out[k*nf+f] = host.FeatureValue{Value: value, EventTS: event, Status: abi.FieldPresent}
+		}
+	}
+	return rows.Err()
+}
+
+// eventTime converts a scanned event_ts. The driver turns a "timestamp"-declared column
+// into time.Time whether SQLite stored integer seconds or ISO text.
+func eventTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), nil
+	case int64:
+		return time.Unix(x, 0).UTC(), nil
+	case nil:
+		return time.Unix(0, 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("event_ts of unexpected type %T", v)
+}
+
+// Close closes the database.
+func (s *SQLite) Close(context.Context) error {
+	s.mu.Lock()
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// toSeconds truncates toward zero, as Feast's int(datetime.timestamp()) does.
+func toSeconds(t time.Time) int64 { return t.UnixMicro() / 1_000_000 }

@@ -1,0 +1,53 @@
+package nativestore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/larder-dev/larder/abi"
+)
+
+// These statements are the ones plugins/sqlite sends through the sql capability (its
+// sql.go); keep the two in step so the native/wasm benchmark compares like with like.
+
+func tableName(project, view string) (string, error) {
+	if project == "" || view == "" {
+		return "", fmt.Errorf("table name needs a project and a feature view, got project %q view %q: %w", project, view, abi.ErrBadArgument)
+	}
+	if strings.ContainsRune(project, 0) || strings.ContainsRune(view, 0) {
+		return "", fmt.Errorf("project %q or feature view %q contains a NUL byte: %w", project, view, abi.ErrBadArgument)
+	}
+	return project + "_" + view, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func createTableSQL(table string) string {
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(table) + " (entity_key BLOB, feature_name TEXT, value BLOB, " +
+		"value_text TEXT, value_num REAL, vector_value BLOB, event_ts timestamp, created_ts timestamp, " +
+		"PRIMARY KEY(entity_key, feature_name));\n" +
+		"CREATE INDEX IF NOT EXISTS " + quoteIdent(table+"_ek") + " ON " + quoteIdent(table) + " (entity_key);\n"
+}
+
+func dropTableSQL(table string) string { return "DROP TABLE IF EXISTS " + quoteIdent(table) + ";\n" }
+
+func upsertSQL(table string) string {
+	return "INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
+		"VALUES (?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
+		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+}
+
+func selectSQL(table string, n int) string {
+	var b strings.Builder
+	b.WriteString("SELECT entity_key, feature_name, value, event_ts FROM ")
+	b.WriteString(quoteIdent(table))
+	b.WriteString(" WHERE entity_key IN (")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+	}
+	b.WriteString(") ORDER BY entity_key, feature_name")
+	return b.String()
+}

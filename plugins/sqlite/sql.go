@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/larder-dev/larder/abi"
+	sdk "github.com/larder-dev/larder/sdk-go"
+)
+
+// The statements below are Feast's SQLite online store layout (see README.md). The native
+// store in host/nativestore runs the same statements; keep the two in step.
+
+// tableName is Feast's table id "{project}_{view}".
+func tableName(project, view string) (string, error) {
+	if project == "" || view == "" {
+		return "", sdk.Errorf(abi.ErrBadArgument, "table name needs a project and a feature view, got project %q view %q", project, view)
+	}
+	if strings.ContainsRune(project, 0) || strings.ContainsRune(view, 0) {
+		return "", sdk.Errorf(abi.ErrBadArgument, "project %q or feature view %q contains a NUL byte", project, view)
+	}
+	return project + "_" + view, nil
+}
+
+// createTableSQL creates a feature view's table and its entity_key index. The columns are
+// Feast's: value_text and value_num (search helpers) and vector_value stay NULL here but
+// exist so Feast versions that write them can share the file.
+func createTableSQL(table string) string {
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(table) + " (entity_key BLOB, feature_name TEXT, value BLOB, " +
+		"value_text TEXT, value_num REAL, vector_value BLOB, event_ts timestamp, created_ts timestamp, " +
+		"PRIMARY KEY(entity_key, feature_name));\n" +
+		"CREATE INDEX IF NOT EXISTS " + quoteIdent(table+"_ek") + " ON " + quoteIdent(table) + " (entity_key);\n"
+}
+
+func dropTableSQL(table string) string { return "DROP TABLE IF EXISTS " + quoteIdent(table) + ";\n" }
+
+// upsertSQL is Feast's write: last write wins, whatever the timestamps.
+func upsertSQL(table string) string {
+	return "INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
+		"VALUES (?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
+		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+}
+
+// selectSQL is Feast's read of every stored feature of n entity keys, also ordered by
+// feature_name: the primary key index yields that order for free and it lets Read merge
+// instead of hash. event_ts comes back as UNIX_TIMESTAMP: the host converts integer seconds
+// (current Feast) and ISO text (older Feast) alike.
+func selectSQL(table string, n int) string {
+	var b strings.Builder
+	b.WriteString("SELECT entity_key, feature_name, value, event_ts FROM ")
+	b.WriteString(quoteIdent(table))
+	b.WriteString(" WHERE entity_key IN (")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+	}
+	b.WriteString(") ORDER BY entity_key, feature_name")
+	return b.String()
+}

@@ -31,7 +31,7 @@ func hostNowUnixMicros() int64
 //go:wasmimport larder_v1 deadline_remaining_micros
 func hostDeadlineRemainingMicros() int64
 
-func strPtr(s string) uint32  { return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))) }
+func strPtr(s string) uint32   { return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))) }
 func bytesPtr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
 
 // wasmHost is the real host, reached through the larder_v1 imports.

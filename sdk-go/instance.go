@@ -16,12 +16,12 @@ type instance struct {
 	lastErr     []byte
 	result      []byte
 
-	wb      WriteBatch
-	rb      ReadBatch
-	resp    ReadResponse
-	enc     responseEncoder
-	wmeta   metaCache[writeMeta]
-	rmeta   metaCache[readMeta]
+	wb    WriteBatch
+	rb    ReadBatch
+	resp  ReadResponse
+	enc   responseEncoder
+	wmeta metaCache[writeMeta]
+	rmeta metaCache[readMeta]
 }
 
 func newInstance() *instance { return &instance{} }

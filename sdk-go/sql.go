@@ -213,7 +213,10 @@ func (p *Params) String(v string) { p.data = append(p.data, v...); p.add(abi.Typ
 func (p *Params) Int64(v int64) { p.data = le64(p.data, uint64(v)); p.add(abi.TypeInt64) }
 
 // Float64 appends a REAL parameter.
-func (p *Params) Float64(v float64) { p.data = le64(p.data, math.Float64bits(v)); p.add(abi.TypeDouble) }
+func (p *Params) Float64(v float64) {
+	p.data = le64(p.data, math.Float64bits(v))
+	p.add(abi.TypeDouble)
+}
 
 // Bool appends a boolean parameter (SQLite stores 0 or 1).
 func (p *Params) Bool(v bool) {

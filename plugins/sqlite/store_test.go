@@ -49,7 +49,7 @@ func table(name string, features ...string) host.Table {
 	return host.Table{Name: name, Features: features, JoinKeys: []string{"driver_id"}}
 }
 
-func key(i int) []byte   { return []byte(fmt.Sprintf("ek-%05d", i)) }
+func key(i int) []byte      { return []byte(fmt.Sprintf("ek-%05d", i)) }
 func value(s string) []byte { return append([]byte{0x12}, s...) } // any bytes: stored unchanged
 
 var t0 = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)

@@ -201,3 +201,8 @@ func larderOnlineWrite(ptr, n uint32) int32 { return call(abi.ExportOnlineWrite,
 
 //go:wasmexport larder_online_read
 func larderOnlineRead(ptr, n uint32) int32 { return call(abi.ExportOnlineRead, ptr, n) }
+
+//go:wasmexport larder_offline_plan_pull_latest
+func larderOfflinePlanPullLatest(ptr, n uint32) int32 {
+	return call(abi.ExportOfflinePlanPullLatest, ptr, n)
+}

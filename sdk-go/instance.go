@@ -12,6 +12,7 @@ import (
 // buffer the SDK reuses from call to call.
 type instance struct {
 	online      OnlineStore
+	offline     OfflineStore
 	initialized bool
 	lastErr     []byte
 	result      []byte
@@ -60,6 +61,8 @@ func (in *instance) call(export string, input []byte) error {
 		return Errorf(abi.ErrInternal, "%s called before larder_init succeeded", export)
 	}
 	switch export {
+	case abi.ExportOfflinePlanPullLatest, abi.ExportOfflinePlanHistorical, abi.ExportOfflinePlanPullAll, abi.ExportOfflineWrite:
+		return in.callOffline(export, input)
 	case abi.ExportOnlineUpdate, abi.ExportOnlineTeardown, abi.ExportOnlineWrite, abi.ExportOnlineRead:
 		if in.online == nil {
 			return Errorf(abi.ErrUnimplemented, "%s: this plugin is a %s, not an online store", export, registration.kind)
@@ -131,6 +134,13 @@ func (in *instance) init(config []byte) error {
 			in.online = registration.newOnline()
 		}
 		if err := in.online.Init(config); err != nil {
+			return err
+		}
+	case abi.KindOfflineStore:
+		if in.offline == nil {
+			in.offline = registration.newOffline()
+		}
+		if err := in.offline.Init(config); err != nil {
 			return err
 		}
 	}

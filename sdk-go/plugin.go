@@ -42,10 +42,11 @@ type manifest struct {
 
 // registration is the one plugin this binary provides.
 var registration struct {
-	kind      string
-	manifest  []byte
-	err       error // a registration mistake, reported by every export call
-	newOnline func() OnlineStore
+	kind       string
+	manifest   []byte
+	err        error // a registration mistake, reported by every export call
+	newOnline  func() OnlineStore
+	newOffline func() OfflineStore
 }
 
 // validID reports whether id matches [a-z0-9_-]+ (no regexp: it would grow every plugin binary).

@@ -7,6 +7,8 @@ GO_PLUGINS     := $(patsubst plugins/%,$(PLUGIN_OUT)/%.wasm,$(GO_PLUGIN_DIRS))
 # Sources a plugin module may depend on: any plugin's (over-approximated to keep the rule
 # simple), the SDK's and the ABI's.
 PLUGIN_DEPS    := $(wildcard plugins/*/*.go sdk-go/*.go sdk-go/go.mod sdk-go/internal/*/*.go abi/*.go abi/go.mod)
+# Plugins with sub-packages (plugins/duckdb/planner).
+PLUGIN_DEPS    += $(wildcard plugins/*/*/*.go)
 
 .PHONY: plugins
 plugins: $(GO_PLUGINS) ## build every first-party plugin into build/plugins/

@@ -146,8 +146,8 @@ type BulkSpec struct {
 	// bulk_read only
 	Sample     int    `json:"sample,omitempty"`      // random existing keys to read
 	SampleSeed uint64 `json:"sample_seed,omitempty"` // picks the sample; default Seed
-	Missing   int `json:"missing,omitempty"`    // keys past the written range, must be NOT_FOUND
-	BatchKeys int `json:"batch_keys,omitempty"` // keys per Read call; 0 = all in one
+	Missing    int    `json:"missing,omitempty"`     // keys past the written range, must be NOT_FOUND
+	BatchKeys  int    `json:"batch_keys,omitempty"`  // keys per Read call; 0 = all in one
 }
 
 // ConcurrentSpec runs Workers goroutines; worker w owns keys [w*KeysPerWorker, (w+1)*KeysPerWorker)

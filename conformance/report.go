@@ -74,19 +74,19 @@ type CaseResult struct {
 
 // SoakResult is the outcome of the soak check (hostile fixtures under concurrent load).
 type SoakResult struct {
-	Status        string         `json:"status"`
-	DurationMS    float64        `json:"duration_ms"`
-	Callers       int            `json:"callers"`
-	Calls         int64          `json:"calls"`
-	Classes       map[string]int `json:"classes"`           // observed fault class → calls
-	Deadline      float64        `json:"call_deadline_ms"`  // per-call deadline configured
-	Slack         float64        `json:"allowed_overrun_ms"` // allowed lateness past the deadline
-	MaxOverrunMS  float64        `json:"max_overrun_ms"`     // worst lateness past the deadline seen
-	MaxCallMS     float64        `json:"max_call_ms"`
-	HealthyCalls  int64          `json:"healthy_calls"` // probes of the healthy store during the soak
-	GoroutinesBefore int         `json:"goroutines_before"`
-	GoroutinesAfter  int         `json:"goroutines_after"`
-	Problems      []string       `json:"problems,omitempty"`
+	Status           string         `json:"status"`
+	DurationMS       float64        `json:"duration_ms"`
+	Callers          int            `json:"callers"`
+	Calls            int64          `json:"calls"`
+	Classes          map[string]int `json:"classes"`            // observed fault class → calls
+	Deadline         float64        `json:"call_deadline_ms"`   // per-call deadline configured
+	Slack            float64        `json:"allowed_overrun_ms"` // allowed lateness past the deadline
+	MaxOverrunMS     float64        `json:"max_overrun_ms"`     // worst lateness past the deadline seen
+	MaxCallMS        float64        `json:"max_call_ms"`
+	HealthyCalls     int64          `json:"healthy_calls"` // probes of the healthy store during the soak
+	GoroutinesBefore int            `json:"goroutines_before"`
+	GoroutinesAfter  int            `json:"goroutines_after"`
+	Problems         []string       `json:"problems,omitempty"`
 }
 
 func (r *Report) add(c CaseResult) {

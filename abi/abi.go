@@ -49,6 +49,9 @@ const (
 	ExportOfflineWrite          = "larder_offline_write"
 )
 
+// Transformation kind export (spec §10).
+const ExportTransform = "larder_transform"
+
 // Plugin kinds as they appear in the manifest.
 const (
 	KindOnlineStore    = "online_store"

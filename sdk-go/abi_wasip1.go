@@ -41,41 +41,55 @@ var theHost hostlink.Transport = wasmHost{}
 
 func host() hostlink.Transport { return theHost }
 
-func (wasmHost) CapOpen(kind, name string) (int32, abi.Status) {
+func (wasmHost) CapOpen(kind, name string, dst []byte) (int32, []byte, abi.Status) {
 	h := hostCapOpen(strPtr(kind), uint32(len(kind)), strPtr(name), uint32(len(name)))
 	runtime.KeepAlive(kind)
 	runtime.KeepAlive(name)
 	if h < 0 {
-		return -1, abi.Status(-h)
+		return -1, takeMessage(dst), abi.Status(-h)
 	}
-	return h, abi.StatusOK
+	return h, dst, abi.StatusOK
+}
+
+// takeMessage copies the host's pending error message, whose length the guest does not
+// know: it tries growing buffers and gives up (returning no message) past 1 MiB.
+func takeMessage(dst []byte) []byte {
+	for n := 4096; n <= 1<<20; n *= 16 {
+		if cap(dst) < n {
+			dst = make([]byte, 0, n)
+		}
+		buf := dst[:n]
+		got := hostCapTake(bytesPtr(buf), uint32(n))
+		runtime.KeepAlive(buf)
+		if got >= 0 {
+			return buf[:got]
+		}
+		if abi.Status(-got) != abi.StatusResourceExhausted {
+			break
+		}
+	}
+	return dst[:0]
 }
 
 func (wasmHost) CapCall(handle int32, op uint32, req, dst []byte) ([]byte, abi.Status) {
 	n := hostCapCall(uint32(handle), op, bytesPtr(req), uint32(len(req)))
 	runtime.KeepAlive(req)
-	st := abi.StatusOK
 	if n < 0 {
-		// The pending response now holds the error message; its length is unknown, so take
-		// up to a bounded size.
-		st, n = abi.Status(-n), 4096
+		return takeMessage(dst), abi.Status(-n)
 	}
 	if int64(cap(dst)) < n {
-		dst = make([]byte, 0, n)
+		dst = make([]byte, 0, n+n/4)
 	}
 	dst = dst[:n]
 	if n > 0 {
 		got := hostCapTake(bytesPtr(dst), uint32(n))
 		runtime.KeepAlive(dst)
 		if got < 0 {
-			if st == abi.StatusOK {
-				return dst[:0], abi.Status(-got)
-			}
-			return dst[:0], st
+			return dst[:0], abi.Status(-got)
 		}
 		dst = dst[:got]
 	}
-	return dst, st
+	return dst, abi.StatusOK
 }
 
 func (wasmHost) Log(level uint32, msg string) {

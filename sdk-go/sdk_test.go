@@ -33,8 +33,14 @@ func (s *echoStore) Init(config []byte) error {
 	s.config = string(config)
 	return s.failing
 }
-func (s *echoStore) Update(req UpdateRequest) error   { s.updates = append(s.updates, req); return s.failing }
-func (s *echoStore) Teardown(req UpdateRequest) error { s.updates = append(s.updates, req); return s.failing }
+func (s *echoStore) Update(req UpdateRequest) error {
+	s.updates = append(s.updates, req)
+	return s.failing
+}
+func (s *echoStore) Teardown(req UpdateRequest) error {
+	s.updates = append(s.updates, req)
+	return s.failing
+}
 
 func (s *echoStore) Write(b *WriteBatch) error {
 	for i := 0; i < b.Len(); i++ {

@@ -151,9 +151,9 @@ func (c *SQLClient) execOp(op uint32, what, sql string, a *ExecArgs) (int64, err
 func (c *SQLClient) call(op uint32, what string, b *abi.Batch) (*abi.Batch, error) {
 	h := host()
 	if c.handle < 0 || c.openedOn != any(h) {
-		hd, st := h.CapOpen(abi.CapSQL, c.name)
+		hd, msg, st := h.CapOpen(abi.CapSQL, c.name, c.req[:0])
 		if st != abi.StatusOK {
-			return nil, statusErr(st, fmt.Sprintf("opening sql capability %q", c.name), nil)
+			return nil, statusErr(st, fmt.Sprintf("opening sql capability %q", c.name), msg)
 		}
 		c.handle, c.openedOn = hd, any(h)
 	}

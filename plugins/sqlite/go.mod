@@ -9,6 +9,8 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 )
 
+require google.golang.org/protobuf v1.36.12 // indirect
+
 replace (
 	github.com/larder-dev/larder => ../..
 	github.com/larder-dev/larder/abi => ../../abi

@@ -9,7 +9,7 @@ import (
 
 // wasmPath returns the plugin module to test through the host: $LARDER_SQLITE_WASM if set,
 // else this package built for wasip1 (once per test binary). -short skips the Wasm runs.
-func wasmPath(t *testing.T) string {
+func wasmPath(t testing.TB) string {
 	if testing.Short() {
 		return ""
 	}

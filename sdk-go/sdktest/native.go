@@ -141,26 +141,26 @@ func (h *nativeHost) close() error {
 }
 
 // CapOpen implements hostlink.Transport.
-func (h *nativeHost) CapOpen(kind, name string) (int32, abi.Status) {
+func (h *nativeHost) CapOpen(kind, name string, dst []byte) (int32, []byte, abi.Status) {
 	for _, g := range h.grants {
 		if kind == abi.CapSQL && g.req.Name == name {
 			if g.session == nil {
 				s, err := g.cap.Open()
 				if err != nil {
-					return -1, abi.StatusUnavailable
+					return -1, append(dst, err.Error()...), abi.StatusUnavailable
 				}
 				g.session = s
 			}
 			for i, o := range h.handles {
 				if o == g {
-					return int32(i), abi.StatusOK
+					return int32(i), dst, abi.StatusOK
 				}
 			}
 			h.handles = append(h.handles, g)
-			return int32(len(h.handles) - 1), abi.StatusOK
+			return int32(len(h.handles) - 1), dst, abi.StatusOK
 		}
 	}
-	return -1, abi.StatusPermissionDenied
+	return -1, append(dst, "capability "+kind+"/"+name+" is not granted to this plugin"...), abi.StatusPermissionDenied
 }
 
 // CapCall implements hostlink.Transport.

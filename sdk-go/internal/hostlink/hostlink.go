@@ -11,8 +11,9 @@ import (
 
 // Transport is the host side of the ABI's import module (spec §6).
 type Transport interface {
-	// CapOpen opens a granted capability and returns its handle.
-	CapOpen(kind, name string) (int32, abi.Status)
+	// CapOpen opens a granted capability and returns its handle. On a non-OK status it
+	// appends the host's message, if any, to dst.
+	CapOpen(kind, name string, dst []byte) (int32, []byte, abi.Status)
 	// CapCall runs op on a capability. On OK it appends the response to dst; on any other
 	// status it appends the host's UTF-8 error message instead.
 	CapCall(handle int32, op uint32, req, dst []byte) ([]byte, abi.Status)

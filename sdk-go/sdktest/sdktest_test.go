@@ -39,7 +39,9 @@ func (p *probe) Update(req sdk.UpdateRequest) error {
 	return p.db.DDL(`CREATE TABLE IF NOT EXISTS "` + req.Project + `" (k BLOB PRIMARY KEY, v INTEGER)`)
 }
 
-func (p *probe) Teardown(req sdk.UpdateRequest) error { return p.db.DDL(`DROP TABLE "` + req.Project + `"`) }
+func (p *probe) Teardown(req sdk.UpdateRequest) error {
+	return p.db.DDL(`DROP TABLE "` + req.Project + `"`)
+}
 
 func (p *probe) Write(b *sdk.WriteBatch) error {
 	if b.View == "ddl" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/larder-dev/larder/abi"
+	"github.com/larder-dev/larder/host"
 	"github.com/larder-dev/larder/host/nativestore"
 	"github.com/larder-dev/larder/sdk-go/internal/hostlink"
 )
@@ -22,6 +23,8 @@ type Options struct {
 	SQL map[string]string
 	// Config is the plugin config object passed to larder_init; nil means {}.
 	Config json.RawMessage
+	// Limits apply to WasmOnlineStore only (e.g. TrustedNoInterrupt for benchmarks).
+	Limits host.Limits
 }
 
 // callMu serialises every native call into plugin code: the SDK's per-instance state lives

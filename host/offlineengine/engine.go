@@ -33,6 +33,9 @@ type Options struct {
 	MemoryLimit string
 	// Threads caps DuckDB's worker threads; 0 keeps DuckDB's default (one per core).
 	Threads int
+	// CountRows makes every Batch carry the result's total row count (for progress
+	// bars), at the cost of one window aggregate over the result.
+	CountRows bool
 }
 
 // DefaultBatchSize is the number of rows per Batch when Options.BatchSize is 0.
@@ -50,7 +53,14 @@ const DefaultBatchSize = 4096
 type Batch struct {
 	Schema []Column
 	Rows   [][]any
+	// Total is the number of rows of the whole result when Options.CountRows is set,
+	// else -1.
+	Total int64
 }
+
+// totalColumn is the column Execute adds to count the result; the prefix keeps it out of
+// the way of any column a plan may declare.
+const totalColumn = "__larder_result_total"
 
 // Execute runs p in a fresh sandboxed DuckDB database and calls fn with each batch of rows
 // until the result is exhausted, fn fails or ctx ends. It returns the number of rows read.
@@ -71,10 +81,29 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 		return 0, fmt.Errorf("preparing the plan's SQL (it must be exactly one SELECT statement): %w", err)
 	}
 	stmt := ds.(*duckdb.Stmt)
-	defer stmt.Close()
 	if err := checkStatement(stmt, p); err != nil {
+		stmt.Close()
 		return 0, err
 	}
+	schema := p.ResultSchema
+	if opts.CountRows {
+		// Only now that the SQL is known to be one SELECT is it safe to nest it. The
+		// result is materialised by DuckDB before the first row either way; the window
+		// count just reads its size.
+		stmt.Close()
+		inner := strings.TrimRight(strings.TrimSpace(p.SQL), "; \t\r\n")
+		ds, err = conn.Prepare("SELECT *, count(*) OVER () AS " + totalColumn + " FROM (\n" + inner + "\n) AS __larder_plan")
+		if err != nil {
+			return 0, fmt.Errorf("preparing the plan's SQL for counting: %w", err)
+		}
+		stmt = ds.(*duckdb.Stmt)
+		if err := checkStatement(stmt, p); err != nil {
+			stmt.Close()
+			return 0, err
+		}
+		schema = append(append([]Column(nil), p.ResultSchema...), Column{Name: totalColumn, Type: abi.TypeInt64})
+	}
+	defer stmt.Close()
 	args := make([]driver.NamedValue, len(p.Params))
 	for i, v := range p.Params {
 		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
@@ -86,7 +115,7 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 	defer rows.Close()
 	// The result's shape is known only now: a table function whose argument is a
 	// parameter (read_parquet($1)) has unknown columns until it is bound.
-	if err := checkColumns(rows, p.ResultSchema); err != nil {
+	if err := checkColumns(rows, schema); err != nil {
 		return 0, err
 	}
 
@@ -95,9 +124,9 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 		size = DefaultBatchSize
 	}
 	ncol := len(p.ResultSchema)
-	b := &Batch{Schema: p.ResultSchema, Rows: make([][]any, 0, size)}
+	b := &Batch{Schema: p.ResultSchema, Rows: make([][]any, 0, size), Total: -1}
 	store := make([]any, size*ncol) // backing array for every row slice of the batch
-	dst := make([]driver.Value, ncol)
+	dst := make([]driver.Value, len(schema))
 	var n int64
 	for {
 		err := rows.Next(dst)
@@ -115,6 +144,11 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 				return n, fmt.Errorf("row %d of the plan's result, column %q: %w", n+1, c.Name, err)
 			}
 			row[j] = v
+		}
+		if opts.CountRows {
+			if t, ok := dst[ncol].(int64); ok {
+				b.Total = t
+			}
 		}
 		b.Rows = append(b.Rows, row)
 		n++

@@ -220,3 +220,29 @@ func TestSandboxIsLocked(t *testing.T) {
 		}
 	}
 }
+
+func TestExecuteCountRows(t *testing.T) {
+	p := &Plan{Dialect: DialectDuckDB, SQL: "SELECT i::BIGINT AS i FROM range(10) t(i) WHERE i >= $1 -- trailing comment;\n;",
+		Params: []any{int64(3)}, ResultSchema: []Column{{"i", abi.TypeInt64}}}
+	var totals []int64
+	var rows int
+	n, err := Execute(context.Background(), p, Options{BatchSize: 4, CountRows: true}, func(b *Batch) error {
+		totals = append(totals, b.Total)
+		rows += len(b.Rows)
+		if len(b.Rows[0]) != 1 {
+			t.Fatalf("the count column leaked into the rows: %v", b.Rows[0])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 7 || rows != 7 || !reflect.DeepEqual(totals, []int64{7, 7}) {
+		t.Fatalf("n=%d rows=%d totals=%v, want 7 rows, totals [7 7]", n, rows, totals)
+	}
+	_, err = Execute(context.Background(), &Plan{Dialect: DialectDuckDB, SQL: "SELECT 1::BIGINT AS i; SELECT 2::BIGINT AS i",
+		ResultSchema: []Column{{"i", abi.TypeInt64}}}, Options{CountRows: true}, func(*Batch) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "exactly one SELECT") {
+		t.Fatalf("two statements with CountRows: err = %v", err)
+	}
+}

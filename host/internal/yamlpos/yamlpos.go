@@ -205,7 +205,7 @@ func (d *Decoder) Mapping(n *yaml.Node, path string, known []string) *Map {
 		}
 		if known != nil && !contains(known, k) {
 			msg := "unknown key"
-			if s := closest(k, known); s != "" {
+			if s := Closest(k, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			msg += " (known keys: " + strings.Join(known, ", ") + ")"
@@ -486,22 +486,63 @@ func (d *Decoder) Any(n *yaml.Node, path string) (any, bool) {
 	return nil, false
 }
 
-// ParseDocuments splits data into its YAML documents. A syntax error becomes an Error with
-// the line yaml reports.
+// ParseDocuments splits data into its YAML documents. A syntax error becomes an Error
+// positioned on the line where the problem is.
 func ParseDocuments(file string, data []byte) ([]*yaml.Node, error) {
+	docs, err := decodeAll(data)
+	if err != nil {
+		e := syntaxError(file, err)
+		if line := firstBadLine(data); line > 0 {
+			e.Line = line
+		}
+		return nil, e
+	}
+	return docs, nil
+}
+
+func decodeAll(data []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []*yaml.Node
 	for {
 		var n yaml.Node
-		err := dec.Decode(&n)
-		if err != nil {
+		if err := dec.Decode(&n); err != nil {
 			if errors.Is(err, io.EOF) {
 				return docs, nil
 			}
-			return nil, syntaxError(file, err)
+			return nil, err
 		}
 		docs = append(docs, &n)
 	}
+}
+
+// maxScanLines bounds firstBadLine's quadratic scan; definition files are far smaller.
+const maxScanLines = 2000
+
+// firstBadLine returns the line after the longest prefix of whole lines that still parses,
+// or 0. yaml.v3 reports the line where the enclosing block starts ("line 1: did not find
+// expected key" for a mis-indented key on line 9); the end of the longest good prefix is
+// the line the user has to fix. Scanning from the end (rather than looking for the
+// shortest bad prefix) keeps a flow list or quoted string spread over several lines from
+// being blamed while it is still open.
+func firstBadLine(data []byte) int {
+	var ends []int // ends[k] = byte length of the first k+1 lines
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	if len(ends) > maxScanLines {
+		return 0
+	}
+	for k := len(ends) - 1; k >= 1; k-- {
+		if _, err := decodeAll(data[:ends[k-1]]); err == nil {
+			return k + 1
+		}
+	}
+	return 1
 }
 
 // syntaxError turns "yaml: line 7: mapping values are not allowed in this context" into a
@@ -552,9 +593,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// closest returns the candidate within edit distance 2 of s, or else one that s is a prefix
+// Closest returns the candidate within edit distance 2 of s, or else one that s is a prefix
 // of (cache_ttl for cache_ttl_seconds); typos in keys are the most common config mistake.
-func closest(s string, candidates []string) string {
+func Closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {

@@ -290,7 +290,7 @@ func TestBrokenConfigs(t *testing.T) {
 		{"duplicate key", "project: p\nproject: q\n",
 			[]string{"feature_store.yaml:2: project: duplicate key (first set on line 1)"}},
 		{"yaml syntax error", "project: p\nonline_store:\n  type: sqlite\n path: x\n",
-			[]string{"feature_store.yaml:3: invalid YAML: did not find expected key"}},
+			[]string{"feature_store.yaml:4: invalid YAML: did not find expected key"}},
 		{"unknown provider", "project: p\nprovider: azure\n",
 			[]string{"feature_store.yaml:2: provider: unknown provider \"azure\""}},
 		{"aws provider without stores", "project: p\nprovider: aws\n",

@@ -87,11 +87,11 @@ type Source struct {
 	Tags        map[string]string
 
 	// File sources.
-	Path                   string // as written; relative paths are relative to Repo.Dir
-	FileFormat             string // FormatParquet or FormatCSV
-	TimestampField         string // event timestamp column
-	CreatedTimestampColumn string // optional; breaks ties between rows with equal event timestamps
-	DatePartitionColumn    string // optional
+	Path                   string            // as written; relative paths are relative to Repo.Dir
+	FileFormat             string            // FormatParquet or FormatCSV
+	TimestampField         string            // event timestamp column
+	CreatedTimestampColumn string            // optional; breaks ties between rows with equal event timestamps
+	DatePartitionColumn    string            // optional
 	FieldMapping           map[string]string // source column → feature/column name
 
 	// Push sources: the file source that backs the pushed data offline (optional).

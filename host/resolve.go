@@ -1,0 +1,243 @@
+package host
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/larder-dev/larder/host/feast"
+)
+
+// catalog is the serving index of one registry snapshot: everything the online and write
+// paths look up, by name, prepared once per snapshot so that no request walks or parses
+// the registry. It is immutable once built and shared by concurrent requests.
+type catalog struct {
+	project  string
+	views    map[string]*viewDef
+	services map[string]*serviceDef
+	// pushViews maps a push source name to the views whose stream source it is, in
+	// registry order; a push writes to all of them.
+	pushViews map[string][]*viewDef
+	// joinKeys maps every name a request may use for an entity column to the join key
+	// it stands for: each entity's join key (to itself) and, deprecated but accepted by
+	// Feast, each entity's name.
+	joinKeys map[string]string
+	// odfvs names the on-demand feature views: retrieval rejects them with a clear error
+	// until transformations are served (the hook for that work).
+	odfvs map[string]bool
+}
+
+// viewDef is one feature view (batch or stream) as serving sees it.
+type viewDef struct {
+	name     string
+	features []featureDef
+	index    map[string]int // feature name → position in features
+	// entityColumns are the join keys with the dtypes the view declares for them
+	// (FeatureViewSpec.entity_columns), in declaration order; empty for an entity-less view.
+	entityColumns []featureDef
+	ttl           time.Duration // 0 = values never expire
+	online        bool
+
+	// Write path: the columns of a pushed or written frame.
+	timestampField         string
+	createdTimestampColumn string
+	fieldMapping           map[string]string // source column → feature or join key name
+}
+
+type featureDef struct {
+	name string
+	typ  feast.ValueType
+}
+
+// serviceDef is a feature service: the projections it serves, in order.
+type serviceDef struct {
+	name        string
+	projections []projectionDef
+}
+
+// projectionDef selects features of a view, optionally under an alias and with join keys
+// read from differently named request columns.
+type projectionDef struct {
+	view       string
+	alias      string
+	features   []string          // empty = every feature of the view
+	joinKeyMap map[string]string // view join key → request column
+}
+
+// Feast's reserved names for entity-less feature views.
+const (
+	dummyEntityName    = "__dummy"
+	dummyEntityJoinKey = "__dummy_id"
+)
+
+func (v *viewDef) entityless() bool { return len(v.entityColumns) == 0 }
+
+// readGroup is one (view, projection) whose features a request reads: the unit that
+// becomes one ReadView in the store call.
+type readGroup struct {
+	view       *viewDef
+	prefix     string            // name used with full_feature_names: alias or view name
+	features   []int             // positions in view.features, request order, no duplicates
+	joinKeyMap map[string]string // view join key → request column (nil = identity)
+	firstCol   int               // response column of features[0]; the rest follow
+}
+
+func (g *readGroup) requestColumn(joinKey string) string {
+	if c, ok := g.joinKeyMap[joinKey]; ok {
+		return c
+	}
+	return joinKey
+}
+
+// resolveRefs turns "view:feature" references into read groups, one per view in order
+// of first appearance, features in request order.
+func (c *catalog) resolveRefs(refs []string) ([]*readGroup, error) {
+	var groups []*readGroup
+	byView := map[string]*readGroup{}
+	for i, ref := range refs {
+		field := "features[" + strconv.Itoa(i) + "]"
+		viewName, feature, ok := strings.Cut(ref, ":")
+		if !ok || viewName == "" || feature == "" || strings.Contains(feature, ":") {
+			return nil, Requestf(BadRequest, field,
+				"malformed feature reference %q: want \"<feature view>:<feature>\"", ref)
+		}
+		if strings.Contains(viewName, "@") {
+			return nil, Requestf(Unprocessable, field,
+				"feature reference %q pins a feature view version; versioned feature views are not supported", ref)
+		}
+		g := byView[viewName]
+		if g == nil {
+			v, err := c.lookupView(viewName, field)
+			if err != nil {
+				return nil, err
+			}
+			g = &readGroup{view: v, prefix: v.name}
+			byView[viewName] = g
+			groups = append(groups, g)
+		}
+		fi, ok := g.view.index[feature]
+		if !ok {
+			return nil, Requestf(NotFound, field, "feature %q not found in feature view %q", feature, viewName)
+		}
+		if containsInt(g.features, fi) {
+			// Feast's FeatureNameCollisionError: the response would have two columns
+			// of the same name.
+			return nil, Requestf(BadRequest, field, "feature reference %q is requested twice", ref)
+		}
+		g.features = append(g.features, fi)
+	}
+	return groups, nil
+}
+
+// resolveService turns a feature service's projections into read groups, in the order
+// the service lists them.
+func (c *catalog) resolveService(name string) ([]*readGroup, error) {
+	svc, ok := c.services[name]
+	if !ok {
+		return nil, Requestf(NotFound, "feature_service", "feature service %q not found in project %q", name, c.project)
+	}
+	groups := make([]*readGroup, 0, len(svc.projections))
+	for _, p := range svc.projections {
+		field := "feature_service"
+		v, err := c.lookupView(p.view, field)
+		if err != nil {
+			return nil, Requestf(Unprocessable, field, "feature service %q: %s", name, err.(*RequestError).Msg)
+		}
+		g := &readGroup{view: v, prefix: v.name, joinKeyMap: p.joinKeyMap}
+		if p.alias != "" {
+			g.prefix = p.alias
+		}
+		if len(p.features) == 0 {
+			g.features = make([]int, len(v.features))
+			for i := range v.features {
+				g.features[i] = i
+			}
+		}
+		for _, f := range p.features {
+			fi, ok := v.index[f]
+			if !ok {
+				return nil, Requestf(Unprocessable, field,
+					"feature service %q projects feature %q, which feature view %q does not have", name, f, v.name)
+			}
+			if !containsInt(g.features, fi) {
+				g.features = append(g.features, fi)
+			}
+		}
+		groups = append(groups, g)
+	}
+	return groups, nil
+}
+
+func (c *catalog) lookupView(name, field string) (*viewDef, error) {
+	if v, ok := c.views[name]; ok {
+		return v, nil
+	}
+	if c.odfvs[name] {
+		// Hook: on-demand feature views are served by the transformation kind (a later
+		// issue); until then they are a clear, specific refusal rather than "not found".
+		return nil, Requestf(Unprocessable, field,
+			"%q is an on-demand feature view; serving on-demand feature views is not supported yet", name)
+	}
+	return nil, Requestf(NotFound, field, "feature view %q not found in project %q", name, c.project)
+}
+
+// outputNames assigns response column names to the groups' features and checks that no
+// two features end up with the same name (Feast's FeatureNameCollisionError).
+func outputNames(groups []*readGroup, fullNames bool, dst []string) ([]string, error) {
+	seen := make(map[string]int, 16)
+	var collided []string
+	for _, g := range groups {
+		g.firstCol = len(dst)
+		for _, fi := range g.features {
+			name := g.view.features[fi].name
+			if fullNames {
+				name = g.prefix + "__" + name
+			}
+			if n := seen[name]; n == 1 {
+				collided = append(collided, name)
+			}
+			seen[name]++
+			dst = append(dst, name)
+		}
+	}
+	if len(collided) > 0 {
+		hint := "set full_feature_names to true, or request features with different names"
+		if fullNames {
+			hint = "request each feature once"
+		}
+		return nil, Requestf(BadRequest, "features", "duplicate feature names %s in the response: %s",
+			quoteList(collided), hint)
+	}
+	return dst, nil
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(s []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, x := range s {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('"')
+		b.WriteString(x)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}

@@ -14,6 +14,8 @@ for mod in $(git ls-files '*go.mod'); do
 	run bash -c "cd '$dir' && go vet ./... && go test -count=1 ./..."
 done
 
+run make --no-print-directory rust-test
+
 for wasm in build/plugins/*.wasm; do
 	[ -e "$wasm" ] || continue
 	run build/larder conformance "$wasm"

@@ -1,22 +1,7 @@
 package conformance
 
-import (
-	"errors"
+import "github.com/larder-dev/larder/host"
 
-	"github.com/larder-dev/larder/abi"
-)
-
-// faultClass names the kind of error a store call ended in (host.FaultClass).
-// TEMPORARY until host.FaultClass lands: statuses only.
-func faultClass(err error) string {
-	if err == nil {
-		return ""
-	}
-	for _, s := range []error{abi.ErrNotFound, abi.ErrBadArgument, abi.ErrSerializationFailure, abi.ErrPermissionDenied,
-		abi.ErrUnavailable, abi.ErrDeadlineExceeded, abi.ErrResourceExhausted, abi.ErrConflict, abi.ErrUnimplemented, abi.ErrInternal} {
-		if errors.Is(err, s) {
-			return "status"
-		}
-	}
-	return "other"
-}
+// faultClass names the kind of error a store call ended in: "" for none, "status" for a
+// non-OK plugin status, a sandbox fault class, or "other" (e.g. a native store's error).
+func faultClass(err error) string { return host.FaultClass(err) }

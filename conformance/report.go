@@ -83,7 +83,10 @@ type SoakResult struct {
 	Slack            float64        `json:"allowed_overrun_ms"` // allowed lateness past the deadline
 	MaxOverrunMS     float64        `json:"max_overrun_ms"`     // worst lateness past the deadline seen
 	MaxCallMS        float64        `json:"max_call_ms"`
-	HealthyCalls     int64          `json:"healthy_calls"` // probes of the healthy store during the soak
+	P50CallMS        float64        `json:"p50_call_ms"`
+	P99CallMS        float64        `json:"p99_call_ms"`
+	SlowestCall      string         `json:"slowest_call,omitempty"` // fixture, op, class and time of the slowest call
+	HealthyCalls     int64          `json:"healthy_calls"`          // probes of the healthy store during the soak
 	GoroutinesBefore int            `json:"goroutines_before"`
 	GoroutinesAfter  int            `json:"goroutines_after"`
 	Problems         []string       `json:"problems,omitempty"`
@@ -179,8 +182,9 @@ func (r *Report) WriteText(w io.Writer, withCases bool) {
 
 // FormatSoak renders the soak line of the text report.
 func FormatSoak(s *SoakResult) string {
-	return fmt.Sprintf("%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes, max overrun %.1fms (allowed %.0fms past a %.0fms deadline), goroutines %d → %d",
+	return fmt.Sprintf("%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes; call p50 %.1fms p99 %.1fms max %.1fms (%s); max overrun %.1fms (allowed %.0fms past a %.0fms deadline); goroutines %d → %d",
 		s.Status, fmtMS(s.DurationMS), s.Callers, s.Calls, s.Classes, s.HealthyCalls,
+		s.P50CallMS, s.P99CallMS, s.MaxCallMS, s.SlowestCall,
 		s.MaxOverrunMS, s.Slack, s.Deadline, s.GoroutinesBefore, s.GoroutinesAfter)
 }
 

@@ -24,6 +24,8 @@ type Fixture struct {
 	File        string `json:"file,omitempty"` // default Name + ".wasm"
 	Expect      string `json:"expect"`         // host.FaultClass the fixture must produce
 	Description string `json:"description"`
+	// Config is the fixture's larder_init object; nil = {}.
+	Config json.RawMessage `json:"config,omitempty"`
 }
 
 func (f Fixture) file() string {
@@ -69,8 +71,9 @@ type SandboxOptions struct {
 	FixtureDir string
 	// Fixtures to run; nil = the embedded table (cases/sandbox.json).
 	Fixtures []Fixture
-	// Load loads a hostile module under the limits in CallDeadline; nil = LoadFixture.
-	Load func(ctx context.Context, path string) (host.OnlineStore, error)
+	// Load loads a hostile module (with its larder_init config) under the limits in
+	// CallDeadline; nil = LoadFixture.
+	Load func(ctx context.Context, path string, config json.RawMessage) (host.OnlineStore, error)
 	// Healthy is a well-behaved store in the same process; it is probed before and after
 	// every hostile call and must keep serving. Open is called once with a temp dir.
 	Healthy Target
@@ -97,8 +100,9 @@ func (o *SandboxOptions) defaults() {
 		o.SoakCallers = 8
 	}
 	if o.Load == nil {
-		o.Load = func(ctx context.Context, path string) (host.OnlineStore, error) {
-			return LoadFixture(ctx, path, o.CallDeadline)
+		deadline := o.CallDeadline
+		o.Load = func(ctx context.Context, path string, config json.RawMessage) (host.OnlineStore, error) {
+			return LoadFixture(ctx, path, config, deadline)
 		}
 	}
 }
@@ -191,8 +195,8 @@ type sandboxRun struct {
 // fixtureCase runs one fixture: load it, call it until it faults, check the class, check
 // the fault is repeatable (a fresh instance faults the same way, or the plugin is reported
 // unhealthy), check no call overran its deadline, and probe the healthy store in between.
-func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) CaseResult {
-	res := CaseResult{Suite: "sandbox", Group: "fixtures", Name: fx.Name, Expected: fx.Expect}
+func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) (res CaseResult) {
+	res = CaseResult{Suite: "sandbox", Group: "fixtures", Name: fx.Name, Expected: fx.Expect}
 	start := time.Now()
 	defer func() { res.Duration = ms(time.Since(start)) }()
 	fail := func(format string, args ...any) CaseResult {
@@ -208,7 +212,7 @@ func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) CaseResult {
 			return fail("before loading %s: %v", fx.Name, err)
 		}
 	}
-	store, err := sr.opts.Load(ctx, path)
+	store, err := sr.opts.Load(ctx, path, fx.Config)
 	if err != nil {
 		res.Class = faultClass(err)
 		if res.Class != fx.Expect {
@@ -350,7 +354,7 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		if loadTime(fx.Expect) {
 			continue
 		}
-		s, err := o.Load(ctx, filepath.Join(o.FixtureDir, fx.file()))
+		s, err := o.Load(ctx, filepath.Join(o.FixtureDir, fx.file()), fx.Config)
 		if err != nil {
 			problem("loading %s for the soak: %v", fx.Name, err)
 			continue
@@ -373,8 +377,11 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		calls, healthy atomic.Int64
 		maxOver        atomic.Int64 // ns
 		maxCall        atomic.Int64 // ns
+		worstMu        sync.Mutex
+		worst          string
 	)
 	classes := make([]map[string]int, o.SoakCallers)
+	elapsed := make([][]time.Duration, o.SoakCallers)
 	deadline := time.Now().Add(o.Soak)
 	var wg sync.WaitGroup
 	for w := 0; w < o.SoakCallers && len(targets) > 0; w++ {
@@ -387,14 +394,25 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 				c := doOp(ctx, tg.store, tg.op)
 				calls.Add(1)
 				classes[w][c.class]++
-				storeMax(&maxCall, int64(c.elapsed))
+				if storeMax(&maxCall, int64(c.elapsed)) {
+					worstMu.Lock()
+					worst = fmt.Sprintf("%s %s → %s after %s", tg.fx.Name, tg.op, orOK(c.class), c.elapsed.Round(100*time.Microsecond))
+					worstMu.Unlock()
+				}
 				over := c.elapsed - o.CallDeadline
 				storeMax(&maxOver, int64(over))
+				elapsed[w] = append(elapsed[w], c.elapsed)
 				if over > o.Slack {
 					problem("%s %s took %s (deadline %s + %s)", tg.fx.Name, tg.op, c.elapsed.Round(time.Millisecond), o.CallDeadline, o.Slack)
 				}
-				if c.class != tg.fx.Expect && c.class != "unhealthy" {
-					problem("%s %s gave %s, want %s or unhealthy: %v", tg.fx.Name, tg.op, orNone(c.class), tg.fx.Expect, c.err)
+				// Under eight CPU-hungry callers a bomb may run out of time before it
+				// runs out of memory: deadline is then the right answer too. Class
+				// precision is the fixture cases' job; the soak checks that every call
+				// faults, in time, without taking the host down.
+				switch c.class {
+				case tg.fx.Expect, "deadline", "unhealthy":
+				default:
+					problem("%s %s gave %s, want %s (or deadline/unhealthy under load): %v", tg.fx.Name, tg.op, orNone(c.class), tg.fx.Expect, c.err)
 				}
 				if sr.probe != nil && i%4 == 0 {
 					if err := sr.probe.check(ctx); err != nil {
@@ -418,8 +436,18 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		}
 	}
 	res.Calls, res.HealthyCalls = calls.Load(), healthy.Load()
+	var all []time.Duration
+	for _, e := range elapsed {
+		all = append(all, e...)
+	}
+	if len(all) > 0 {
+		sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+		res.P50CallMS = ms(all[len(all)/2])
+		res.P99CallMS = ms(all[len(all)*99/100])
+	}
 	res.MaxOverrunMS = max(0, float64(maxOver.Load())/1e6)
 	res.MaxCallMS = float64(maxCall.Load()) / 1e6
+	res.SlowestCall = worst
 	if sr.probe != nil {
 		if err := sr.probe.check(ctx); err != nil {
 			problem("after the soak: %v", err)
@@ -444,11 +472,15 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 	return res
 }
 
-func storeMax(a *atomic.Int64, v int64) {
+// storeMax raises a to v if v is larger, and reports whether it did.
+func storeMax(a *atomic.Int64, v int64) bool {
 	for {
 		cur := a.Load()
-		if v <= cur || a.CompareAndSwap(cur, v) {
-			return
+		if v <= cur {
+			return false
+		}
+		if a.CompareAndSwap(cur, v) {
+			return true
 		}
 	}
 }
@@ -507,7 +539,7 @@ func RunSandbox(t *testing.T, opts SandboxOptions) {
 
 // ExpectFault checks one module against one expected class (the CLI's --expect-fault):
 // the same checks as a fixture case.
-func ExpectFault(ctx context.Context, path, class string, opts SandboxOptions) CaseResult {
+func ExpectFault(ctx context.Context, path, class string, config json.RawMessage, opts SandboxOptions) CaseResult {
 	opts.defaults()
 	opts.FixtureDir = filepath.Dir(path)
 	sr := &sandboxRun{opts: opts}
@@ -522,5 +554,5 @@ func ExpectFault(ctx context.Context, path, class string, opts SandboxOptions) C
 		}
 	}
 	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
-	return sr.fixtureCase(ctx, Fixture{Name: name, File: filepath.Base(path), Expect: class})
+	return sr.fixtureCase(ctx, Fixture{Name: name, File: filepath.Base(path), Expect: class, Config: config})
 }

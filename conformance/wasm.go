@@ -1,0 +1,165 @@
+package conformance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/larder-dev/larder/abi"
+	"github.com/larder-dev/larder/host"
+)
+
+// WasmOptions configures how a plugin under test is loaded.
+type WasmOptions struct {
+	// Config is the larder_init object; nil = {}.
+	Config json.RawMessage
+	Limits host.Limits
+	Pool   host.PoolConfig
+	// Breaker tunes the crash-loop breaker; zero = the host's default.
+	Breaker host.BreakerConfig
+	// CacheDir is the compilation cache ("" = the host's default, "-" = none).
+	CacheDir string
+	// SQLGrants names the sql capabilities to bind to the case's database; nil = every
+	// sql capability the plugin's manifest requests.
+	SQLGrants []string
+}
+
+// DBFile is the SQLite database, inside a case's directory, that a plugin's sql
+// capabilities are bound to.
+const DBFile = "online.db"
+
+// WasmTarget is a Target that loads the online store module at path through the real
+// host (host.LoadOnlineStore), binding its sql capabilities to a fresh SQLite database
+// in each case's directory.
+func WasmTarget(path string, o WasmOptions) Target {
+	var (
+		once   sync.Once
+		grants []string
+		gerr   error
+	)
+	return Target{
+		Name: path,
+		Open: func(ctx context.Context, dir string) (host.OnlineStore, error) {
+			once.Do(func() {
+				grants, gerr = sqlGrantNames(ctx, path, o)
+			})
+			if gerr != nil {
+				return nil, gerr
+			}
+			s, err := openWasm(ctx, path, dir, o, grants)
+			if err != nil {
+				return nil, err // not a typed nil inside the interface
+			}
+			return s, nil
+		},
+	}
+}
+
+// OpenWasm loads the online store module at path with its sql capabilities bound to
+// dir/online.db.
+func OpenWasm(ctx context.Context, path, dir string, o WasmOptions) (*host.WasmOnlineStore, error) {
+	grants, err := sqlGrantNames(ctx, path, o)
+	if err != nil {
+		return nil, err
+	}
+	return openWasm(ctx, path, dir, o, grants)
+}
+
+func openWasm(ctx context.Context, path, dir string, o WasmOptions, grants []string) (*host.WasmOnlineStore, error) {
+	cfg := pluginConfig(path, o)
+	for _, name := range grants {
+		cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: name, SQL: &host.SQLGrant{Path: filepath.Join(dir, DBFile)}})
+	}
+	s, err := host.LoadOnlineStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("loading online store plugin %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func pluginConfig(path string, o WasmOptions) host.PluginConfig {
+	return host.PluginConfig{Path: path, Config: o.Config, Limits: o.Limits, Pool: o.Pool, Breaker: o.Breaker, CacheDir: o.CacheDir}
+}
+
+// sqlGrantNames learns which sql capabilities the plugin requests by loading it once
+// without grants (loading succeeds; Info().Ungranted lists what it asked for).
+func sqlGrantNames(ctx context.Context, path string, o WasmOptions) ([]string, error) {
+	if o.SQLGrants != nil {
+		return o.SQLGrants, nil
+	}
+	p, err := host.LoadPlugin(ctx, pluginConfig(path, o))
+	if err != nil {
+		return nil, fmt.Errorf("loading plugin %s to read its manifest: %w", path, err)
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	var names []string
+	for _, c := range p.Info().Manifest.Capabilities {
+		if c.Kind == abi.CapSQL {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
+}
+
+// InspectWasm identifies a module for the report: digest and size always, manifest and
+// ABI version when it loads. A module that does not load returns partial info and the
+// load error.
+func InspectWasm(ctx context.Context, path string, config json.RawMessage) (*PluginInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", path, err)
+	}
+	info := &PluginInfo{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
+	p, err := host.LoadPlugin(ctx, host.PluginConfig{Path: path, Config: config})
+	if err != nil {
+		return info, err
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	pi := p.Info()
+	info.ID, info.Kind, info.Version, info.SDK, info.ABI = pi.Manifest.ID, pi.Manifest.Kind, pi.Manifest.Version, pi.Manifest.SDK, pi.ABIVersion
+	return info, nil
+}
+
+// DefaultFixtureDeadline is the per-call deadline hostile fixtures run under: short, so
+// the endless-loop fixture costs little; long enough that a memory bomb (tens of ms of
+// CPU) reaches the memory cap before the deadline even on a loaded two-core machine.
+const DefaultFixtureDeadline = 500 * time.Millisecond
+
+// Fixture limits: small enough that a memory bomb hits the cap in tens of milliseconds
+// (at 32 MiB a Go guest touching every byte needs ~300ms, past the deadline), large
+// enough for a Go guest (which needs about 2.4 MiB to start).
+const (
+	fixtureMemory = 8 << 20
+	fixtureOutput = 4 << 20
+	fixturePool   = 8
+)
+
+// LoadFixture loads a hostile module with tight limits, every call (apply phase
+// included) bounded by deadline, and the crash-loop breaker off: the sandbox cases
+// measure the sandbox, and each call must really run the hostile code.
+func LoadFixture(ctx context.Context, path string, config json.RawMessage, deadline time.Duration) (host.OnlineStore, error) {
+	s, err := host.LoadOnlineStore(ctx, host.PluginConfig{
+		Path:    path,
+		Config:  config,
+		Limits:  host.Limits{MemoryBytes: fixtureMemory, CallTimeout: deadline, ApplyTimeout: deadline, MaxOutputBytes: fixtureOutput},
+		Pool:    host.PoolConfig{Min: 1, Max: fixturePool},
+		Breaker: host.BreakerConfig{Faults: -1},
+	})
+	if err != nil {
+		return nil, err // keep the fault unwrapped-by-prose: its class is the point
+	}
+	return s, nil
+}

@@ -52,7 +52,7 @@ func renderValues(vs []feast.Value) string {
 }
 
 func TestGetOnlineFeaturesOverFeastDatabase(t *testing.T) {
-	on, _ := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, _ := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	resp, err := on.getOnlineFeatures(ctx, OnlineFeaturesRequest{
 		Entities: cols(t, `{"driver_id": [1001, 9999, 1001]}`),
@@ -96,7 +96,7 @@ func TestGetOnlineFeaturesTTL(t *testing.T) {
 		{"past ttl", fixtureNow.Add(24*time.Hour + time.Second), abi.FieldOutsideMaxAge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			on, _ := quickstartEnvs(t, quickstartCatalog(), tc.now)
+			on, _ := quickstartEnvs(t, quickstartCatalog(t), tc.now)
 			resp, err := on.getOnlineFeatures(ctx, req)
 			if err != nil {
 				t.Fatal(err)
@@ -116,7 +116,7 @@ func TestGetOnlineFeaturesTTL(t *testing.T) {
 }
 
 func TestGetOnlineFeaturesRequestErrors(t *testing.T) {
-	on, _ := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, _ := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
@@ -166,7 +166,7 @@ func TestGetOnlineFeaturesRequestErrors(t *testing.T) {
 }
 
 func TestGetOnlineFeaturesEntityRules(t *testing.T) {
-	on, _ := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, _ := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	t.Run("entity name and unknown keys", func(t *testing.T) {
 		resp, err := on.getOnlineFeatures(ctx, OnlineFeaturesRequest{
@@ -261,7 +261,7 @@ func TestFeastFixturesAtHost(t *testing.T) {
 		t.Skip("no Feast HTTP fixtures")
 	}
 	sort.Strings(files)
-	cat := quickstartCatalog()
+	cat := quickstartCatalog(t)
 	on, wr := quickstartEnvs(t, cat, fixtureNow)
 	ctx := context.Background()
 	compared := 0
@@ -440,4 +440,32 @@ func compactJSON(raw json.RawMessage) string {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 	return strings.TrimSuffix(sb.String(), "\n")
+}
+
+func TestBuildCatalogFromFeastRegistry(t *testing.T) {
+	c := quickstartCatalog(t)
+	if got := len(c.views); got != 5 {
+		t.Errorf("%d views, want 5", got)
+	}
+	if g := c.views["global_stats"]; g == nil || !g.entityless() {
+		t.Errorf("global_stats must be entity-less (its only entity column is __dummy_id): %+v", g)
+	}
+	dc := c.views["driver_customer_stats"]
+	if dc == nil || fmt.Sprint(dc.entityColumns) != "[{driver_id 4} {customer_id 2}]" || dc.ttl != 7*24*time.Hour {
+		t.Errorf("driver_customer_stats: %+v", dc)
+	}
+	if pv := c.pushViews["driver_stats_push_source"]; len(pv) != 1 || pv[0].name != "driver_hourly_stats_fresh" ||
+		pv[0].timestampField != "event_timestamp" || pv[0].createdTimestampColumn != "created" {
+		t.Errorf("push views %+v", pv)
+	}
+	if c.joinKeys["driver"] != "driver_id" || c.joinKeys["customer_id"] != "customer_id" || c.joinKeys["__dummy"] != "" {
+		t.Errorf("join keys %v", c.joinKeys)
+	}
+	if !c.odfvs["transformed_conv_rate"] {
+		t.Errorf("odfvs %v", c.odfvs)
+	}
+	a := c.services["driver_activity_aliased"]
+	if a == nil || len(a.projections) != 1 || a.projections[0].alias != "stats_alias" || fmt.Sprint(a.projections[0].features) != "[conv_rate acc_rate]" {
+		t.Errorf("driver_activity_aliased: %+v", a)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/larder-dev/larder/host/feast"
+	"github.com/larder-dev/larder/host/registry"
 )
 
 // catalog is the serving index of one registry snapshot: everything the online and write
@@ -171,6 +172,9 @@ func (c *catalog) resolveService(name string) ([]*readGroup, error) {
 
 func (c *catalog) lookupView(name, field string) (*viewDef, error) {
 	if v, ok := c.views[name]; ok {
+		if !v.online {
+			return nil, Requestf(Unprocessable, field, "feature view %q is not served online (online: false)", name)
+		}
 		return v, nil
 	}
 	if c.odfvs[name] {
@@ -239,5 +243,100 @@ func quoteList(s []string) string {
 func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
+	return c
+}
+
+// buildCatalog indexes the objects of project in a registry snapshot for serving.
+func buildCatalog(reg *registry.Registry, project string) *catalog {
+	c := &catalog{
+		project:   project,
+		views:     map[string]*viewDef{},
+		services:  map[string]*serviceDef{},
+		pushViews: map[string][]*viewDef{},
+		joinKeys:  map[string]string{},
+		odfvs:     map[string]bool{},
+	}
+	entityType := map[string]feast.ValueType{} // entity name → value type
+	entityKey := map[string]string{}           // entity name → join key
+	for _, e := range reg.Entities {
+		s := e.Spec
+		if s == nil || s.Project != project || s.Name == dummyEntityName {
+			continue
+		}
+		jk := s.JoinKey
+		if jk == "" {
+			jk = s.Name // Feast's default join key is the entity name
+		}
+		entityKey[s.Name] = jk
+		entityType[s.Name] = s.ValueType
+		c.joinKeys[jk] = jk
+		if _, taken := c.joinKeys[s.Name]; !taken {
+			c.joinKeys[s.Name] = jk
+		}
+	}
+	add := func(name string, entities []string, entityCols, features []*registry.FeatureSpec, ttl *registry.Duration,
+		online bool, batch, stream *registry.DataSource) {
+		v := &viewDef{name: name, ttl: ttl.Std(), online: online, index: make(map[string]int, len(features))}
+		for _, f := range features {
+			v.index[f.Name] = len(v.features)
+			v.features = append(v.features, featureDef{name: f.Name, typ: f.ValueType})
+		}
+		for _, ec := range entityCols {
+			if ec.Name != dummyEntityJoinKey {
+				v.entityColumns = append(v.entityColumns, featureDef{name: ec.Name, typ: ec.ValueType})
+			}
+		}
+		if len(entityCols) == 0 {
+			// Registries written before entity_columns existed: the entities' join keys
+			// with the entities' value types.
+			for _, en := range entities {
+				if jk, ok := entityKey[en]; ok {
+					v.entityColumns = append(v.entityColumns, featureDef{name: jk, typ: entityType[en]})
+				}
+			}
+		}
+		if batch != nil {
+			v.timestampField = batch.TimestampField
+			v.createdTimestampColumn = batch.CreatedTimestampColumn
+			v.fieldMapping = batch.FieldMapping
+		}
+		if stream != nil && (stream.Type == registry.SourcePush || stream.PushOptions != nil) {
+			if v.timestampField == "" {
+				v.timestampField = stream.TimestampField
+			}
+			c.pushViews[stream.Name] = append(c.pushViews[stream.Name], v)
+		}
+		c.views[name] = v
+	}
+	for _, fv := range reg.FeatureViews {
+		if s := fv.Spec; s != nil && s.Project == project {
+			add(s.Name, s.Entities, s.EntityColumns, s.Features, s.TTL, s.Online, s.BatchSource, s.StreamSource)
+		}
+	}
+	for _, fv := range reg.StreamFeatureViews {
+		if s := fv.Spec; s != nil && s.Project == project {
+			add(s.Name, s.Entities, s.EntityColumns, s.Features, s.TTL, s.Online, s.BatchSource, s.StreamSource)
+		}
+	}
+	for _, o := range reg.OnDemandFeatureViews {
+		if o.Spec != nil && o.Spec.Project == project {
+			c.odfvs[o.Spec.Name] = true
+		}
+	}
+	for _, fs := range reg.FeatureServices {
+		s := fs.Spec
+		if s == nil || s.Project != project {
+			continue
+		}
+		svc := &serviceDef{name: s.Name}
+		for _, p := range s.Features {
+			pd := projectionDef{view: p.FeatureViewName, alias: p.FeatureViewNameAlias, joinKeyMap: p.JoinKeyMap}
+			for _, f := range p.FeatureColumns {
+				pd.features = append(pd.features, f.Name)
+			}
+			svc.projections = append(svc.projections, pd)
+		}
+		c.services[s.Name] = svc
+	}
 	return c
 }

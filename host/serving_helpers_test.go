@@ -11,9 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/larder-dev/larder/host/feast"
+	"github.com/larder-dev/larder/host/registry"
 )
 
 // Helpers shared by the serving tests (online.go, write.go): the real SQLite plugin
@@ -114,57 +113,15 @@ func feastOnlineDB(t testing.TB) string {
 	return dst
 }
 
-func fd(name string, t feast.ValueType) featureDef { return featureDef{name: name, typ: t} }
-
-func newView(name string, ttl time.Duration, entities []featureDef, features ...featureDef) *viewDef {
-	v := &viewDef{name: name, ttl: ttl, online: true, entityColumns: entities, features: features,
-		index: map[string]int{}, timestampField: "event_timestamp", createdTimestampColumn: "created"}
-	for i, f := range features {
-		v.index[f.name] = i
+// quickstartCatalog is the serving catalog of the registry.db Feast wrote for the
+// quickstart fixtures (testdata/feast/quickstart/repo/definitions.py).
+func quickstartCatalog(t testing.TB) *catalog {
+	t.Helper()
+	reg, err := registry.NewFileStore(filepath.Join(repoRoot(t), "testdata", "feast", "quickstart", "registry.db")).Load()
+	if err != nil {
+		t.Skipf("Feast fixture registry: %v", err)
 	}
-	return v
-}
-
-// quickstartCatalog mirrors testdata/feast/quickstart/repo/definitions.py.
-func quickstartCatalog() *catalog {
-	driver := []featureDef{fd("driver_id", feast.TypeInt64)}
-	day := 24 * time.Hour
-	hourly := newView("driver_hourly_stats", day, driver,
-		fd("conv_rate", feast.TypeFloat), fd("acc_rate", feast.TypeFloat), fd("avg_daily_trips", feast.TypeInt64))
-	fresh := newView("driver_hourly_stats_fresh", day, driver,
-		fd("conv_rate", feast.TypeFloat), fd("acc_rate", feast.TypeFloat), fd("avg_daily_trips", feast.TypeInt64))
-	profile := newView("driver_profile", 2*day, driver,
-		fd("name", feast.TypeString), fd("is_active", feast.TypeBool), fd("rating", feast.TypeDouble),
-		fd("trips_total", feast.TypeInt32), fd("license_hash", feast.TypeBytes), fd("score", feast.TypeFloat),
-		fd("last_seen", feast.TypeUnixTimestamp), fd("tags", feast.TypeStringList),
-		fd("recent_trip_ids", feast.TypeInt64List), fd("recent_ratings", feast.TypeDoubleList),
-		fd("recent_speeds", feast.TypeFloatList), fd("shift_flags", feast.TypeBoolList),
-		fd("zone_ids", feast.TypeInt32List), fd("doc_hashes", feast.TypeBytesList))
-	dc := newView("driver_customer_stats", 7*day,
-		[]featureDef{fd("driver_id", feast.TypeInt64), fd("customer_id", feast.TypeString)},
-		fd("trips_together", feast.TypeInt64), fd("total_spend", feast.TypeDouble))
-	dc.createdTimestampColumn = ""
-	global := newView("global_stats", 7*day, nil, fd("active_drivers", feast.TypeInt64), fd("surge_multiplier", feast.TypeDouble))
-	global.createdTimestampColumn = ""
-	c := &catalog{
-		project: "quickstart",
-		views:   map[string]*viewDef{},
-		services: map[string]*serviceDef{
-			"driver_activity_v2": {name: "driver_activity_v2", projections: []projectionDef{
-				{view: "driver_hourly_stats"}, {view: "driver_profile", features: []string{"name", "rating"}}}},
-			"driver_activity_aliased": {name: "driver_activity_aliased", projections: []projectionDef{
-				{view: "driver_hourly_stats", alias: "stats_alias", features: []string{"conv_rate", "acc_rate"}}}},
-			"driver_activity_v1": {name: "driver_activity_v1", projections: []projectionDef{
-				{view: "driver_hourly_stats", features: []string{"conv_rate"}}, {view: "transformed_conv_rate"}}},
-		},
-		pushViews: map[string][]*viewDef{"driver_stats_push_source": {fresh}},
-		joinKeys:  map[string]string{"driver_id": "driver_id", "driver": "driver_id", "customer_id": "customer_id", "customer": "customer_id"},
-		odfvs:     map[string]bool{"transformed_conv_rate": true},
-	}
-	for _, v := range []*viewDef{hourly, fresh, profile, dc, global} {
-		c.views[v.name] = v
-	}
-	return c
+	return buildCatalog(reg, "quickstart")
 }
 
 // cols builds request columns from JSON text: cols(t, `{"driver_id": [1001]}`).

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPushThenRead(t *testing.T) {
-	on, wr := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, wr := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	err := wr.push(ctx, PushRequest{PushSourceName: "driver_stats_push_source", DF: cols(t, `{
 		"driver_id": [1001, 5005],
@@ -47,7 +47,7 @@ func TestPushThenRead(t *testing.T) {
 }
 
 func TestWriteToOnlineStoreThenRead(t *testing.T) {
-	on, wr := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, wr := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	err := wr.writeToOnlineStore(ctx, WriteToOnlineStoreRequest{FeatureViewName: "driver_profile", DF: cols(t, `{
 		"driver_id": [7007], "event_timestamp": ["2025-01-21T08:00:00Z"],
@@ -75,7 +75,7 @@ func TestWriteToOnlineStoreThenRead(t *testing.T) {
 }
 
 func TestWriteEntitylessView(t *testing.T) {
-	on, wr := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	on, wr := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	if err := wr.writeToOnlineStore(ctx, WriteToOnlineStoreRequest{FeatureViewName: "global_stats", DF: cols(t,
 		`{"event_timestamp": ["2025-01-20T00:00:00Z"], "active_drivers": [3], "surge_multiplier": [2.5]}`)}); err != nil {
@@ -91,7 +91,7 @@ func TestWriteEntitylessView(t *testing.T) {
 }
 
 func TestWriteRequestErrors(t *testing.T) {
-	_, wr := quickstartEnvs(t, quickstartCatalog(), fixtureNow)
+	_, wr := quickstartEnvs(t, quickstartCatalog(t), fixtureNow)
 	ctx := context.Background()
 	good := `"driver_id": [1], "event_timestamp": ["2025-01-20T00:00:00Z"], "conv_rate": [0.5], "acc_rate": [0.5]`
 	for _, tc := range []struct {

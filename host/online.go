@@ -11,6 +11,7 @@ import (
 
 	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host/feast"
+	"github.com/larder-dev/larder/host/registry"
 )
 
 // Column is one named column of a request: an entity column of /get-online-features or
@@ -41,6 +42,9 @@ type OnlineFeaturesRequest struct {
 type OnlineFeaturesResponse struct {
 	FeatureNames []string
 	Results      []FeatureVector
+	// FeatureViews names the feature views read, in response order, each once (what
+	// Feast reports as feature_view_metadata when asked).
+	FeatureViews []string
 	Stats        OnlineStats
 }
 
@@ -65,6 +69,39 @@ type OnlineStats struct {
 type ViewStats struct {
 	Name                             string
 	Present, NotFound, OutsideMaxAge int
+}
+
+// GetOnlineFeatures reads the latest feature values of a set of entity rows (Feast's
+// /get-online-features): it resolves the references against the cached registry,
+// serializes each distinct entity key once, reads every view in one call to the online
+// store and applies each view's TTL. Client mistakes are *RequestError values.
+func (fs *FeatureStore) GetOnlineFeatures(ctx context.Context, req OnlineFeaturesRequest) (*OnlineFeaturesResponse, error) {
+	cat, err := fs.servingCatalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	store, err := fs.onlineStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env := onlineEnv{cat: cat, storeOf: func(*viewDef) OnlineStore { return store }, keyVersion: fs.keyVersion(), now: fs.opts.Now()}
+	return env.getOnlineFeatures(ctx, req)
+}
+
+// servingCatalog returns the serving index of the cached registry, built once per
+// registry version.
+func (fs *FeatureStore) servingCatalog(ctx context.Context) (*catalog, error) {
+	snap, err := fs.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := snap.derive("serving.catalog", func(reg *registry.Registry) (any, error) {
+		return buildCatalog(reg, fs.cfg.Project), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*catalog), nil
 }
 
 // epoch is what Feast reports as the event timestamp of entity columns and missing values.
@@ -183,6 +220,11 @@ func (e *onlineEnv) getOnlineFeatures(ctx context.Context, req OnlineFeaturesReq
 		sr.groups = append(sr.groups, gi)
 	}
 
+	for _, g := range groups {
+		if !containsString(resp.FeatureViews, g.view.name) {
+			resp.FeatureViews = append(resp.FeatureViews, g.view.name)
+		}
+	}
 	resp.Stats = OnlineStats{EntityRows: rows, FeatureViews: len(groups), Views: make([]ViewStats, len(groups))}
 	resp.Stats.Features = len(resp.FeatureNames) - len(outCols)
 	if rows == 0 {

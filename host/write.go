@@ -43,6 +43,44 @@ const (
 	PushOnlineAndOffline = "online_and_offline"
 )
 
+// Push writes a frame to every feature view fed by the push source (Feast's /push). Rows
+// go to the online store; to the offline store only when the configured offline store
+// can take writes (none can yet: such pushes fail with abi.ErrUnimplemented and write
+// nothing).
+func (fs *FeatureStore) Push(ctx context.Context, req PushRequest) error {
+	env, err := fs.writeEnv(ctx, req.To != PushOffline)
+	if err != nil {
+		return err
+	}
+	return env.push(ctx, req)
+}
+
+// WriteToOnlineStore writes a frame to one feature view's online table (Feast's
+// /write-to-online-store).
+func (fs *FeatureStore) WriteToOnlineStore(ctx context.Context, req WriteToOnlineStoreRequest) error {
+	env, err := fs.writeEnv(ctx, true)
+	if err != nil {
+		return err
+	}
+	return env.writeToOnlineStore(ctx, req)
+}
+
+func (fs *FeatureStore) writeEnv(ctx context.Context, needOnline bool) (*writeEnv, error) {
+	cat, err := fs.servingCatalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env := &writeEnv{cat: cat, keyVersion: fs.keyVersion()}
+	if needOnline {
+		store, err := fs.onlineStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		env.storeOf = func(*viewDef) OnlineStore { return store }
+	}
+	return env, nil
+}
+
 // writeEnv is what writes need besides the request.
 type writeEnv struct {
 	cat        *catalog

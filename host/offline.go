@@ -1,0 +1,151 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/larder-dev/larder/abi"
+	"github.com/larder-dev/larder/host/internal/caps"
+	"github.com/larder-dev/larder/host/internal/fault"
+	"github.com/larder-dev/larder/host/internal/wasm"
+	"github.com/larder-dev/larder/host/offlineengine"
+)
+
+// OfflineStore is an offline store as the host uses it: a planner (ABI spec §9). It
+// returns query plans and never data; the host runs the plans on its own engine
+// (host/offlineengine), so bulk data never enters the plugin's sandbox.
+type OfflineStore interface {
+	// PlanPullLatest plans materialization's read (spec §9.2-9.4).
+	PlanPullLatest(ctx context.Context, req PullLatestRequest) (*offlineengine.Plan, error)
+	Close(ctx context.Context) error
+}
+
+// OfflineSource is a feature view's batch source as the offline store sees it.
+type OfflineSource struct {
+	Name string `json:"name"`
+	// Path is absolute for local files; the engine is granted read access to it alone.
+	Path                   string            `json:"path"`
+	FileFormat             string            `json:"file_format"`
+	TimestampField         string            `json:"timestamp_field"`
+	CreatedTimestampColumn string            `json:"created_timestamp_column"`
+	FieldMapping           map[string]string `json:"field_mapping"`
+}
+
+// PlanColumn is a named column typed with an ABI type (spec §5.3).
+type PlanColumn struct {
+	Name string
+	Type abi.Type
+}
+
+// MarshalJSON writes the type by name, as the spec's JSON does.
+func (c PlanColumn) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}{c.Name, c.Type.String()})
+}
+
+// PullLatestRequest asks for the latest row per entity in [Start, End) (spec §9.2).
+type PullLatestRequest struct {
+	Project        string
+	View           string
+	Source         OfflineSource
+	JoinKeys       []PlanColumn
+	FeatureColumns []PlanColumn
+	Start, End     time.Time
+}
+
+// MarshalJSON encodes the request as spec §9.2 has it (times as µs since the epoch).
+func (r PullLatestRequest) MarshalJSON() ([]byte, error) {
+	keys, feats := r.JoinKeys, r.FeatureColumns
+	if keys == nil {
+		keys = []PlanColumn{}
+	}
+	if feats == nil {
+		feats = []PlanColumn{}
+	}
+	src := r.Source
+	if src.FieldMapping == nil {
+		src.FieldMapping = map[string]string{}
+	}
+	return json.Marshal(struct {
+		Project        string        `json:"project"`
+		View           string        `json:"view"`
+		Source         OfflineSource `json:"source"`
+		JoinKeys       []PlanColumn  `json:"join_keys"`
+		FeatureColumns []PlanColumn  `json:"feature_columns"`
+		Start          int64         `json:"start"`
+		End            int64         `json:"end"`
+	}{r.Project, r.View, src, keys, feats, r.Start.UnixMicro(), r.End.UnixMicro()})
+}
+
+// WasmOfflineStore is an OfflineStore implemented by an offline_store-kind Wasm plugin
+// (spec §9). It is safe for concurrent use.
+type WasmOfflineStore struct {
+	*Plugin
+}
+
+var _ OfflineStore = (*WasmOfflineStore)(nil)
+
+// LoadOfflineStore loads an offline_store plugin. Grants in cfg are ignored: an offline
+// store only writes SQL, so every capability it asks for is denied.
+func LoadOfflineStore(ctx context.Context, cfg PluginConfig) (*WasmOfflineStore, error) {
+	cfg.Grants = nil
+	if cfg.Pool == (PoolConfig{}) {
+		// Planning is cheap and rare (once per feature view per materialization): one
+		// warm instance, a second for overlapping materializations.
+		cfg.Pool = PoolConfig{Min: 1, Max: 2}
+	}
+	p, err := loadPlugin(ctx, cfg, abi.KindOfflineStore)
+	if err != nil {
+		return nil, err
+	}
+	return &WasmOfflineStore{Plugin: p}, nil
+}
+
+// PlanPullLatest asks the plugin for the plan of req and validates it.
+func (s *WasmOfflineStore) PlanPullLatest(ctx context.Context, req PullLatestRequest) (*offlineengine.Plan, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the pull-latest request for %s: %w", req.View, err)
+	}
+	var plan *offlineengine.Plan
+	err = s.w.Call(ctx, wasm.ExpOfflinePlanPullLatest, caps.PhaseServe, in, func(out []byte) error {
+		p, err := offlineengine.DecodePlan(out)
+		if err != nil {
+			// A plan the host cannot use is the plugin's fault: the instance goes.
+			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("planning the offline read of feature view %s: %w", req.View, err)
+	}
+	return plan, nil
+}
+
+// pullLatest plans req with store and streams the result through fn, with the engine
+// granted read access to the request's source only.
+func pullLatest(ctx context.Context, store OfflineStore, req PullLatestRequest, opts offlineengine.Options,
+	fn func(*offlineengine.Batch) error) (*offlineengine.Plan, int64, error) {
+	plan, err := store.PlanPullLatest(ctx, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	access := offlineengine.Access{}
+	if st, err := os.Stat(req.Source.Path); err == nil && st.IsDir() {
+		access.Directories = []string{req.Source.Path}
+	} else {
+		access.Paths = []string{req.Source.Path}
+	}
+	opts.Access = access
+	n, err := offlineengine.Execute(ctx, plan, opts, fn)
+	if err != nil {
+		return plan, n, fmt.Errorf("reading feature view %s from %s: %w", req.View, req.Source.Path, err)
+	}
+	return plan, n, nil
+}

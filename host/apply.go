@@ -215,7 +215,9 @@ func mergeRegistry(stored, desired *registry.Registry, project string, now time.
 	out.Projects = mergeKind(plan, "project", stored.Projects, desired.Projects,
 		func(o *registry.Project) (string, string) { return specProject(o.Spec), specName(o.Spec) },
 		func(o *registry.Project) any { return o.Spec },
-		func(s any) []byte { return (&registry.Registry{Projects: []*registry.Project{{Spec: s.(*registry.ProjectSpec)}}}).Marshal() },
+		func(s any) []byte {
+			return (&registry.Registry{Projects: []*registry.Project{{Spec: s.(*registry.ProjectSpec)}}}).Marshal()
+		},
 		project,
 		func(old, nu *registry.Project, _ []string) *registry.Project {
 			m := &registry.Meta{CreatedTimestamp: stamp(), LastUpdatedTimestamp: stamp()}
@@ -229,7 +231,9 @@ func mergeRegistry(stored, desired *registry.Registry, project string, now time.
 	out.Entities = mergeKind(plan, "entity", stored.Entities, desired.Entities,
 		func(o *registry.Entity) (string, string) { return o.Spec.Project, o.Spec.Name },
 		func(o *registry.Entity) any { return o.Spec },
-		func(s any) []byte { return (&registry.Registry{Entities: []*registry.Entity{{Spec: s.(*registry.EntitySpec)}}}).Marshal() },
+		func(s any) []byte {
+			return (&registry.Registry{Entities: []*registry.Entity{{Spec: s.(*registry.EntitySpec)}}}).Marshal()
+		},
 		project,
 		func(old, nu *registry.Entity, _ []string) *registry.Entity {
 			c := *nu
@@ -239,7 +243,9 @@ func mergeRegistry(stored, desired *registry.Registry, project string, now time.
 	out.DataSources = mergeKind(plan, "data source", stored.DataSources, desired.DataSources,
 		func(o *registry.DataSource) (string, string) { return o.Project, o.Name },
 		func(o *registry.DataSource) any { c := *o; c.Meta = nil; return &c },
-		func(s any) []byte { return (&registry.Registry{DataSources: []*registry.DataSource{s.(*registry.DataSource)}}).Marshal() },
+		func(s any) []byte {
+			return (&registry.Registry{DataSources: []*registry.DataSource{s.(*registry.DataSource)}}).Marshal()
+		},
 		project,
 		func(old, nu *registry.DataSource, _ []string) *registry.DataSource {
 			c := *nu
@@ -257,7 +263,9 @@ func mergeRegistry(stored, desired *registry.Registry, project string, now time.
 	out.FeatureViews = mergeKind(plan, "feature view", stored.FeatureViews, desired.FeatureViews,
 		func(o *registry.FeatureView) (string, string) { return o.Spec.Project, o.Spec.Name },
 		func(o *registry.FeatureView) any { return o.Spec },
-		func(s any) []byte { return (&registry.Registry{FeatureViews: []*registry.FeatureView{{Spec: s.(*registry.FeatureViewSpec)}}}).Marshal() },
+		func(s any) []byte {
+			return (&registry.Registry{FeatureViews: []*registry.FeatureView{{Spec: s.(*registry.FeatureViewSpec)}}}).Marshal()
+		},
 		project,
 		func(old, nu *registry.FeatureView, changed []string) *registry.FeatureView {
 			c := *nu

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host"
 )
 
@@ -49,6 +51,16 @@ type Step struct {
 
 	// read
 	Views []ReadViewSpec `json:"views,omitempty"`
+
+	// raw: call a kind export with these exact input bytes (Wasm targets only; skipped
+	// for stores without a raw ABI). Input is text, InputBase64 bytes.
+	Export      string     `json:"export,omitempty"`
+	Input       string     `json:"input,omitempty"`
+	InputBase64 string     `json:"input_base64,omitempty"`
+	InputBatch  *BatchSpec `json:"input_batch,omitempty"`
+	// ExpectStatus lists acceptable plugin statuses (abi status names) for a step whose
+	// expect_error is "status".
+	ExpectStatus []string `json:"expect_status,omitempty"`
 
 	// bulk_write / bulk_read / concurrent
 	Bulk       *BulkSpec       `json:"bulk,omitempty"`
@@ -220,7 +232,7 @@ func loadCasesFS(fsys fs.FS, dir string) ([]Case, error) {
 
 var knownOps = map[string]bool{
 	"update": true, "teardown": true, "write": true, "read": true,
-	"bulk_write": true, "bulk_read": true, "concurrent": true, "reopen": true,
+	"bulk_write": true, "bulk_read": true, "concurrent": true, "reopen": true, "raw": true,
 }
 
 // validate catches mistakes in a case file at load time, so a typo fails loudly instead of
@@ -240,6 +252,11 @@ func (c *Case) validate() error {
 				if _, err := parseTime(ts); err != nil {
 					return fmt.Errorf("%s: %w", where, err)
 				}
+			}
+		}
+		for _, st := range s.ExpectStatus {
+			if !knownStatus(st) {
+				return fmt.Errorf("%s: unknown status %q in expect_status", where, st)
 			}
 		}
 		switch s.Op {
@@ -281,6 +298,20 @@ func (c *Case) validate() error {
 		case "bulk_write", "bulk_read":
 			if s.Bulk == nil || s.View == "" || len(s.Features) == 0 || s.Bulk.JoinKey == "" || s.Bulk.Rows <= 0 {
 				return fmt.Errorf("%s: view, features and bulk{join_key, rows} are required", where)
+			}
+		case "raw":
+			if s.Export == "" {
+				return fmt.Errorf("%s: export is required", where)
+			}
+			if s.InputBase64 != "" {
+				if _, err := base64.StdEncoding.DecodeString(s.InputBase64); err != nil {
+					return fmt.Errorf("%s: input_base64: %w", where, err)
+				}
+			}
+			if s.InputBatch != nil {
+				if _, err := s.InputBatch.encode(); err != nil {
+					return fmt.Errorf("%s: input_batch: %w", where, err)
+				}
 			}
 		case "concurrent":
 			cs := s.Concurrent
@@ -337,4 +368,13 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("timestamp %q is not RFC 3339: %w", s, err)
 	}
 	return t.UTC(), nil
+}
+
+func knownStatus(name string) bool {
+	for st := abi.StatusOK; st <= abi.StatusInternal; st++ {
+		if st.String() == name {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,17 @@ import (
 	"github.com/larder-dev/larder/host"
 	"github.com/larder-dev/larder/host/feast"
 )
+
+// rawCaller is what a store needs for "raw" steps: the Wasm adapter's CallRaw, which
+// sends bytes to an export exactly as given.
+type rawCaller interface {
+	CallRaw(ctx context.Context, export string, input []byte, wantResult bool) ([]byte, error)
+}
+
+// skipCase ends a case as SKIP: the step does not apply to this target.
+type skipCase struct{ reason string }
+
+func (s *skipCase) Error() string { return s.reason }
 
 // stepError is why a case failed: which step, what was wrong, and the fault class of the
 // store's error when there was one.
@@ -50,6 +62,10 @@ func (r *runner) runCase(ctx context.Context, c *Case) (err error) {
 	for i := range c.Steps {
 		s := &c.Steps[i]
 		if err := r.step(ctx, s); err != nil {
+			var sc *skipCase
+			if errors.As(err, &sc) {
+				return sc
+			}
 			var se *stepError
 			if !errors.As(err, &se) {
 				se = &stepError{msg: err.Error()}
@@ -85,6 +101,25 @@ func (r *runner) step(ctx context.Context, s *Step) error {
 		return r.bulkRead(ctx, s)
 	case "concurrent":
 		return r.concurrent(ctx, s)
+	case "raw":
+		rc, ok := r.store.(rawCaller)
+		if !ok {
+			return &skipCase{reason: fmt.Sprintf("%T has no raw ABI to send malformed input to (Wasm plugins only)", r.store)}
+		}
+		in := []byte(s.Input)
+		if s.InputBase64 != "" {
+			in, _ = base64.StdEncoding.DecodeString(s.InputBase64)
+		}
+		if s.InputBatch != nil {
+			if in, err = s.InputBatch.encode(); err != nil {
+				return err
+			}
+		}
+		_, err = rc.CallRaw(ctx, s.Export, in, s.Export == abi.ExportOnlineRead)
+		if cerr := checkErr(s, err); cerr != nil {
+			return cerr
+		}
+		return checkStatus(s, err)
 	case "reopen":
 		if err := r.store.Close(ctx); err != nil {
 			r.store = nil
@@ -112,6 +147,23 @@ func checkErr(s *Step, err error) error {
 		return &stepError{class: class, msg: fmt.Sprintf("got %s (%v), want an error of class %s", orNone(class), err, s.ExpectError)}
 	}
 	return nil
+}
+
+// checkStatus checks a plugin status error against the step's expect_status list.
+func checkStatus(s *Step, err error) error {
+	if len(s.ExpectStatus) == 0 || err == nil {
+		return nil
+	}
+	var se *host.PluginStatusError
+	if !errors.As(err, &se) {
+		return &stepError{class: faultClass(err), msg: fmt.Sprintf("got %v, want a plugin status in %v", err, s.ExpectStatus)}
+	}
+	for _, want := range s.ExpectStatus {
+		if se.Status.String() == want {
+			return nil
+		}
+	}
+	return &stepError{class: "status", msg: fmt.Sprintf("status %s, want one of %v: %v", se.Status, s.ExpectStatus, err)}
 }
 
 // tables never returns nil: plugins decode the JSON and some languages treat null and []

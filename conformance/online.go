@@ -35,6 +35,10 @@ func RunOnlineStore(t *testing.T, target Target, opts ...Options) {
 			defer cancel()
 			r := &runner{target: target, opts: o, dir: t.TempDir()}
 			if err := r.runCase(ctx, c); err != nil {
+				var sc *skipCase
+				if errors.As(err, &sc) {
+					t.Skip(sc.reason)
+				}
 				t.Fatalf("%s: %s\n  case: %s", c.Name, failureText(err), c.Description)
 			}
 		})
@@ -103,6 +107,11 @@ func runOne(ctx context.Context, target Target, opts Options, c *Case) CaseResul
 	res.Duration = ms(time.Since(start))
 	if err == nil {
 		res.Status = Pass
+		return res
+	}
+	var sc *skipCase
+	if errors.As(err, &sc) {
+		res.Status, res.Message = Skip, sc.reason
 		return res
 	}
 	res.Status, res.Message = Fail, err.Error()

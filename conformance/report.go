@@ -74,22 +74,25 @@ type CaseResult struct {
 
 // SoakResult is the outcome of the soak check (hostile fixtures under concurrent load).
 type SoakResult struct {
-	Status           string         `json:"status"`
-	DurationMS       float64        `json:"duration_ms"`
-	Callers          int            `json:"callers"`
-	Calls            int64          `json:"calls"`
-	Classes          map[string]int `json:"classes"`            // observed fault class → calls
-	Deadline         float64        `json:"call_deadline_ms"`   // per-call deadline configured
-	Slack            float64        `json:"allowed_overrun_ms"` // allowed lateness past the deadline
-	MaxOverrunMS     float64        `json:"max_overrun_ms"`     // worst lateness past the deadline seen
-	MaxCallMS        float64        `json:"max_call_ms"`
-	P50CallMS        float64        `json:"p50_call_ms"`
-	P99CallMS        float64        `json:"p99_call_ms"`
-	SlowestCall      string         `json:"slowest_call,omitempty"` // fixture, op, class and time of the slowest call
-	HealthyCalls     int64          `json:"healthy_calls"`          // probes of the healthy store during the soak
-	GoroutinesBefore int            `json:"goroutines_before"`
-	GoroutinesAfter  int            `json:"goroutines_after"`
-	Problems         []string       `json:"problems,omitempty"`
+	Status       string         `json:"status"`
+	DurationMS   float64        `json:"duration_ms"`
+	Callers      int            `json:"callers"`
+	Calls        int64          `json:"calls"`
+	Classes      map[string]int `json:"classes"`            // observed fault class → calls
+	Deadline     float64        `json:"call_deadline_ms"`   // per-call deadline configured
+	Slack        float64        `json:"allowed_overrun_ms"` // allowed lateness past the deadline
+	MaxOverrunMS float64        `json:"max_overrun_ms"`     // worst lateness past the deadline seen
+	MaxCallMS    float64        `json:"max_call_ms"`
+	P50CallMS    float64        `json:"p50_call_ms"`
+	P99CallMS    float64        `json:"p99_call_ms"`
+	SlowestCall  string         `json:"slowest_call,omitempty"` // fixture, op, class and time of the slowest call
+	HealthyCalls int64          `json:"healthy_calls"`          // probes of the healthy store during the soak
+	// LoadAverage is the machine's 1/5/15-minute load when the soak ended (Linux): on a
+	// box busy with other work, overruns measure the scheduler as much as the host.
+	LoadAverage      string   `json:"load_average,omitempty"`
+	GoroutinesBefore int      `json:"goroutines_before"`
+	GoroutinesAfter  int      `json:"goroutines_after"`
+	Problems         []string `json:"problems,omitempty"`
 }
 
 func (r *Report) add(c CaseResult) {
@@ -153,24 +156,35 @@ func fmtMS(ms float64) string {
 }
 
 // WriteText writes the human-readable report: header, one line per case, soak, summary.
-func (r *Report) WriteText(w io.Writer, withCases bool) {
+func (r *Report) WriteText(w io.Writer) {
+	r.WriteHeader(w)
+	for _, c := range r.Cases {
+		fmt.Fprintln(w, FormatCase(c))
+	}
+	r.WriteFooter(w)
+}
+
+// WriteHeader writes what was tested: the target and, for a module, its identity.
+func (r *Report) WriteHeader(w io.Writer) {
 	fmt.Fprintf(w, "larder conformance: %s\n", r.Target)
 	if p := r.Plugin; p != nil {
-		fmt.Fprintf(w, "  module %s (%d bytes, sha256 %s)\n", p.Path, p.Size, p.SHA256)
+		fmt.Fprintf(w, "  module %s, %d bytes, sha256 %s\n", p.Path, p.Size, p.SHA256)
 		if p.ID != "" {
-			fmt.Fprintf(w, "  plugin %s %s, kind %s, %s, ABI %s\n", p.ID, p.Version, p.Kind, p.SDK, p.ABI)
+			fmt.Fprintf(w, "  plugin %s %s, kind %s, sdk %s, ABI v%s\n", p.ID, p.Version, p.Kind, p.SDK, p.ABI)
 		}
 	}
-	if withCases {
-		for _, c := range r.Cases {
-			fmt.Fprintln(w, FormatCase(c))
-		}
-	}
+}
+
+// WriteFooter writes the soak line, the fault classes seen and the verdict.
+func (r *Report) WriteFooter(w io.Writer) {
 	if s := r.Soak; s != nil {
 		fmt.Fprintln(w, FormatSoak(s))
 		for _, p := range s.Problems {
 			fmt.Fprintf(w, "      %s\n", p)
 		}
+	}
+	if seen := r.FailureClasses(); seen != "" {
+		fmt.Fprintf(w, "fault classes of failed cases: %s\n", seen)
 	}
 	verdict := "PASS"
 	if r.Failed() {
@@ -180,12 +194,40 @@ func (r *Report) WriteText(w io.Writer, withCases bool) {
 		r.Summary.Passed, r.Summary.Failed, r.Summary.Skipped, fmtMS(r.DurationMS))
 }
 
+// FailureClasses summarises the fault classes of failed online cases ("trap ×31"), so a
+// run against a hostile module says what the host observed.
+func (r *Report) FailureClasses() string {
+	counts := map[string]int{}
+	var order []string
+	for _, c := range r.Cases {
+		if c.Suite != "online" || c.Status != Fail || c.Class == "" {
+			continue
+		}
+		if counts[c.Class] == 0 {
+			order = append(order, c.Class)
+		}
+		counts[c.Class]++
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
 // FormatSoak renders the soak line of the text report.
 func FormatSoak(s *SoakResult) string {
-	return fmt.Sprintf("%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes; call p50 %.1fms p99 %.1fms max %.1fms (%s); max overrun %.1fms (allowed %.0fms past a %.0fms deadline); goroutines %d → %d",
+	return fmt.Sprintf("%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes; call p50 %.1fms p99 %.1fms max %.1fms (%s); max overrun %.1fms (allowed %.0fms past a %.0fms deadline); goroutines %d → %d; load average %s",
 		s.Status, fmtMS(s.DurationMS), s.Callers, s.Calls, s.Classes, s.HealthyCalls,
 		s.P50CallMS, s.P99CallMS, s.MaxCallMS, s.SlowestCall,
-		s.MaxOverrunMS, s.Slack, s.Deadline, s.GoroutinesBefore, s.GoroutinesAfter)
+		s.MaxOverrunMS, s.Slack, s.Deadline, s.GoroutinesBefore, s.GoroutinesAfter, orUnknown(s.LoadAverage))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

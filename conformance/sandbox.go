@@ -430,6 +430,7 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		}
 	}
 	res.DurationMS = ms(time.Since(start))
+	res.LoadAverage = loadAverage()
 	for _, m := range classes {
 		for k, v := range m {
 			res.Classes[orOK(k)] += v
@@ -473,6 +474,19 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 }
 
 // storeMax raises a to v if v is larger, and reports whether it did.
+// loadAverage returns the first three fields of /proc/loadavg, or "" where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func storeMax(a *atomic.Int64, v int64) bool {
 	for {
 		cur := a.Load()

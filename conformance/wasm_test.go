@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,4 +112,25 @@ func TestSandbox(t *testing.T) {
 		Slack:      slack,
 		TempDir:    t.TempDir(),
 	})
+}
+
+// TestHostileModuleReportsItsClass runs online cases against a hostile fixture: the cases
+// must fail with the fault class the host observed, which is how `larder conformance
+// trap.wasm` tells an author what happened.
+func TestHostileModuleReportsItsClass(t *testing.T) {
+	trap := filepath.Join(fixtureDir(), "trap.wasm")
+	needBuilt(t, trap)
+	rep := conformance.Run(context.Background(), conformance.WasmTarget(trap, conformance.WasmOptions{}),
+		conformance.Options{Cases: []string{"missing_keys_not_found", "malformed_read_input"}, TempDir: t.TempDir()})
+	if len(rep.Cases) != 2 {
+		t.Fatalf("ran %d cases, want 2", len(rep.Cases))
+	}
+	for _, c := range rep.Cases {
+		if c.Status != conformance.Fail || c.Class != "trap" {
+			t.Errorf("%s: %s [%s] %s; want FAIL [trap]", c.Name, c.Status, c.Class, c.Message)
+		}
+	}
+	if got := rep.FailureClasses(); got != "trap ×2" {
+		t.Errorf("FailureClasses() = %q, want \"trap ×2\"", got)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -44,7 +43,8 @@ func AppendEntityKey(dst []byte, joinKeys []string, values []Value, version int)
 	if len(joinKeys) != len(values) {
 		return dst, fmt.Errorf("%w: %d join keys but %d values", ErrEntityKey, len(joinKeys), len(values))
 	}
-	order := sortedOrder(joinKeys)
+	var buf [8]int
+	order := sortedOrder(joinKeys, &buf)
 	for i := 1; i < len(order); i++ {
 		if joinKeys[order[i]] == joinKeys[order[i-1]] {
 			return dst, fmt.Errorf("%w: join key %q appears twice", ErrEntityKey, joinKeys[order[i]])
@@ -70,14 +70,20 @@ func AppendEntityKey(dst []byte, joinKeys []string, values []Value, version int)
 }
 
 // sortedOrder returns indexes of keys in ascending byte order (Python sorts str by code
-// point, which is the same order as UTF-8 bytes).
-func sortedOrder(keys []string) []int {
-	order := make([]int, len(keys))
+// point, which is the same order as UTF-8 bytes). Entity keys have a handful of join
+// keys, so an insertion sort into a small buffer avoids allocating.
+func sortedOrder(keys []string, buf *[8]int) []int {
+	var order []int
+	if len(keys) <= len(buf) {
+		order = buf[:len(keys)]
+	} else {
+		order = make([]int, len(keys))
+	}
 	for i := range order {
 		order[i] = i
-	}
-	if len(keys) > 1 {
-		sort.SliceStable(order, func(a, b int) bool { return keys[order[a]] < keys[order[b]] })
+		for j := i; j > 0 && keys[order[j]] < keys[order[j-1]]; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
 	}
 	return order
 }
@@ -132,7 +138,8 @@ func SerializeEntityKeyPrefix(joinKeys []string, version int) ([]byte, error) {
 	if version >= 3 {
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(joinKeys)))
 	}
-	for _, i := range sortedOrder(joinKeys) {
+	var buf [8]int
+	for _, i := range sortedOrder(joinKeys, &buf) {
 		out = binary.LittleEndian.AppendUint32(out, uint32(TypeString))
 		if version >= 3 {
 			out = binary.LittleEndian.AppendUint32(out, uint32(len(joinKeys[i])))
@@ -202,7 +209,8 @@ func DeserializeEntityKeyV2(b []byte, joinKeys []string, version int) (EntityKey
 		return EntityKey{}, fmt.Errorf("%w: key section does not match join keys %q", ErrEntityKey, joinKeys)
 	}
 	ek := EntityKey{JoinKeys: make([]string, len(joinKeys))}
-	for i, j := range sortedOrder(joinKeys) {
+	var buf [8]int
+	for i, j := range sortedOrder(joinKeys, &buf) {
 		ek.JoinKeys[i] = joinKeys[j]
 	}
 	rest := b[len(prefix):]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -421,6 +422,32 @@ func TestValuesFromJSONColumn(t *testing.T) {
 		{`[{"a":1}]`, TypeMapList}, {"[true]", TypeBoolList}, {"null", TypeInvalid}, {"[]", TypeInvalid}} {
 		if got, err := InferValueType([]byte(c.json)); err != nil || got != c.want {
 			t.Errorf("InferValueType(%s) = %v, %v; want %v", c.json, got, err, c.want)
+		}
+	}
+}
+
+func TestEntityKeyManyJoinKeysSorted(t *testing.T) {
+	keys := []string{"k9", "k1", "k10", "k0", "k5", "k3", "k7", "k2", "k8", "k6", "k4"}
+	vals := make([]Value, len(keys))
+	for i, k := range keys {
+		vals[i] = StringValue("v" + k)
+	}
+	b, err := SerializeEntityKey(keys, vals, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := DeserializeEntityKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string(nil), keys...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(ek.JoinKeys, want) {
+		t.Errorf("keys %v, want %v", ek.JoinKeys, want)
+	}
+	for i, k := range ek.JoinKeys {
+		if ek.Values[i].Str != "v"+k {
+			t.Errorf("value of %s = %q", k, ek.Values[i].Str)
 		}
 	}
 }

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/larder-dev/larder/conformance"
+)
+
+const conformanceUsage = `usage: larder conformance [flags] [PATH.wasm]
+
+Runs the conformance suite against an online store plugin and prints a case-by-case
+report (PASS/FAIL/SKIP, fault class, timing). Exits 1 if any case fails, 2 on bad usage.
+
+  larder conformance store.wasm [--json report.json] [--short] [--case NAME,...]
+  larder conformance store.wasm --sandbox [--soak 10s] [--fixtures DIR]
+  larder conformance --sandbox [--fixtures DIR] [--healthy sqlite.wasm] [--soak 10s]
+  larder conformance --expect-fault CLASS hostile.wasm
+
+Flags may come before or after PATH. See conformance/README.md.
+
+`
+
+// runConformance implements `larder conformance`.
+func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, conformanceUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		jsonOut     = fs.String("json", "", "also write the JSON report to `FILE` (- = stdout)")
+		short       = fs.Bool("short", false, "scale slow cases down (5k instead of 100k rows)")
+		cases       = fs.String("case", "", "run only these comma-separated cases or groups")
+		config      = fs.String("config", "", "larder_init config `JSON` object for the plugin (default {})")
+		sandbox     = fs.Bool("sandbox", false, "also run the hostile fixtures in --fixtures")
+		fixtures    = fs.String("fixtures", "", "fixture `DIR` (default $LARDER_FIXTURE_DIR, else build/fixtures)")
+		soak        = fs.Duration("soak", 0, "with --sandbox: hammer the fixtures from 8 callers for this `DURATION`")
+		deadline    = fs.Duration("deadline", conformance.DefaultFixtureDeadline, "per-call deadline of hostile fixtures")
+		slack       = fs.Duration("slack", 50*time.Millisecond, "how late past its deadline a hostile call may return")
+		expectFault = fs.String("expect-fault", "", "PATH is hostile: pass iff it fails with fault `CLASS` and the host stays healthy")
+		healthy     = fs.String("healthy", "", "well-behaved plugin probed between hostile calls (default PATH, else $LARDER_PLUGIN_DIR/sqlite.wasm)")
+		caseTimeout = fs.Duration("case-timeout", 5*time.Minute, "time limit of one case")
+		quiet       = fs.Bool("q", false, "print only failures and the summary")
+	)
+	var paths []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		paths = append(paths, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "larder conformance: "+format+"\n", a...)
+		return 2
+	}
+	if len(paths) > 1 {
+		return usageErr("one plugin at a time, got %d paths: %s", len(paths), strings.Join(paths, " "))
+	}
+	path := ""
+	if len(paths) == 1 {
+		path = paths[0]
+		if _, err := os.Stat(path); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	var cfg json.RawMessage
+	if *config != "" {
+		if !json.Valid([]byte(*config)) || !strings.HasPrefix(strings.TrimSpace(*config), "{") {
+			return usageErr("--config must be a JSON object, got %q", *config)
+		}
+		cfg = json.RawMessage(*config)
+	}
+	if *soak > 0 {
+		*sandbox = true
+	}
+	if path == "" && !*sandbox {
+		fs.Usage()
+		return usageErr("give a plugin PATH, or --sandbox to run the hostile fixtures")
+	}
+	if *expectFault != "" && path == "" {
+		return usageErr("--expect-fault needs the PATH of the hostile module")
+	}
+	fixtureDir := *fixtures
+	if fixtureDir == "" {
+		fixtureDir = conformanceEnvOr("LARDER_FIXTURE_DIR", filepath.Join("build", "fixtures"))
+	}
+
+	// The healthy plugin, probed between hostile calls: --healthy, else PATH (when it is
+	// the plugin under test), else the first-party sqlite plugin.
+	var healthyTarget conformance.Target
+	if *sandbox || *expectFault != "" {
+		hp := *healthy
+		if hp == "" && path != "" && *expectFault == "" {
+			hp = path
+		}
+		if hp == "" {
+			hp = filepath.Join(conformanceEnvOr("LARDER_PLUGIN_DIR", filepath.Join("build", "plugins")), "sqlite.wasm")
+		}
+		if _, err := os.Stat(hp); err != nil {
+			return usageErr("no healthy plugin to probe between hostile calls (%v); pass --healthy PATH", err)
+		}
+		hcfg := json.RawMessage(nil)
+		if hp == path {
+			hcfg = cfg
+		}
+		healthyTarget = conformance.WasmTarget(hp, conformance.WasmOptions{Config: hcfg})
+	}
+	sb := &conformance.SandboxOptions{FixtureDir: fixtureDir, Healthy: healthyTarget, Soak: *soak, CallDeadline: *deadline, Slack: *slack}
+
+	// Identify the module first: the report carries its digest and manifest, and a
+	// plugin of another kind has no online-store cases to run.
+	var info *conformance.PluginInfo
+	if path != "" {
+		var err error
+		info, err = conformance.InspectWasm(ctx, path, cfg)
+		if info == nil {
+			return usageErr("%v", err)
+		}
+	}
+
+	show := func(c conformance.CaseResult) {
+		if !*quiet || c.Status == conformance.Fail {
+			fmt.Fprintln(stdout, conformance.FormatCase(c))
+		}
+	}
+
+	var rep conformance.Report
+	if *expectFault != "" {
+		start := time.Now()
+		rep = conformance.Report{Schema: conformance.ReportSchema, Target: path, StartedAt: start.UTC(),
+			Options: conformance.ReportOpts{Sandbox: true}}
+		(&conformance.Report{Target: path, Plugin: info}).WriteHeader(stdout)
+		c := conformance.ExpectFault(ctx, path, *expectFault, cfg, *sb)
+		show(c)
+		rep.Cases = append(rep.Cases, c)
+		switch c.Status {
+		case conformance.Pass:
+			rep.Summary.Passed++
+		case conformance.Fail:
+			rep.Summary.Failed++
+		default:
+			rep.Summary.Skipped++
+		}
+		rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	} else {
+		var target conformance.Target
+		if path != "" {
+			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg})
+			if info.Kind != "" && info.Kind != "online_store" {
+				// Skipped, not failed: `make test` runs the suite on every first-party
+				// plugin, offline stores and transformations included.
+				target.Open = nil
+				target.Name += " (kind " + info.Kind + ")"
+			}
+		} else {
+			target.Name = "sandbox fixtures in " + fixtureDir
+		}
+		opts := conformance.Options{Short: *short, CaseTimeout: *caseTimeout, Progress: show}
+		if *cases != "" {
+			opts.Cases = strings.Split(*cases, ",")
+		}
+		if *sandbox {
+			opts.Sandbox = sb
+		}
+		(&conformance.Report{Target: target.Name, Plugin: info}).WriteHeader(stdout)
+		rep = conformance.Run(ctx, target, opts)
+		if path != "" && target.Open == nil {
+			c := conformance.CaseResult{Suite: "online", Group: "kind", Name: "kind", Status: conformance.Skip,
+				Message: fmt.Sprintf("plugin kind %s: conformance v1.0 has online_store cases only", info.Kind)}
+			show(c)
+			rep.Cases = append([]conformance.CaseResult{c}, rep.Cases...)
+			rep.Summary.Skipped++
+		}
+	}
+	rep.Plugin = info
+	rep.WriteFooter(stdout)
+	if *jsonOut != "" {
+		if err := writeJSONReport(*jsonOut, &rep, stdout); err != nil {
+			fmt.Fprintf(stderr, "larder conformance: %v\n", err)
+			return 1
+		}
+	}
+	if rep.Failed() {
+		return 1
+	}
+	return 0
+}
+
+func writeJSONReport(dst string, rep *conformance.Report, stdout io.Writer) error {
+	if dst == "-" {
+		return rep.WriteJSON(stdout)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("writing the JSON report: %w", err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the JSON report to %s: %w", dst, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing the JSON report to %s: %w", dst, err)
+	}
+	return nil
+}
+
+func conformanceEnvOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

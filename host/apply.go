@@ -2,11 +2,16 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -570,4 +575,162 @@ func tableChanges(before, after []Table) []TableChange {
 		}
 	}
 	return out
+}
+
+// ---- registry-dump ----
+
+// RegistryDump returns the project's registry objects as JSON, in the spirit of
+// `feast registry-dump` (protobuf JSON names in lowerCamelCase, enums by name, default
+// values omitted, objects sorted by name). It reads the registry file afresh. Byte fields
+// of more than 1 KiB (the Wasm module of an on-demand feature view) are summarised, not
+// dumped.
+func (fs *FeatureStore) RegistryDump(ctx context.Context) ([]byte, error) {
+	reg, missing, err := fs.loadForUpdate()
+	if err != nil {
+		return nil, err
+	}
+	if missing {
+		return nil, Requestf(Unprocessable, "", "registry %s does not exist yet: run `larder apply` first", fs.regStore.Path())
+	}
+	p := fs.cfg.Project
+	out := map[string]any{"project": p}
+	add := func(key string, objs any, name func(i int) (string, string)) {
+		v := reflect.ValueOf(objs)
+		type item struct {
+			name string
+			v    any
+		}
+		var items []item
+		for i := 0; i < v.Len(); i++ {
+			proj, n := name(i)
+			if proj != p {
+				continue
+			}
+			d, _ := dumpValue(v.Index(i))
+			items = append(items, item{n, d})
+		}
+		sort.SliceStable(items, func(a, b int) bool { return items[a].name < items[b].name })
+		list := make([]any, len(items))
+		for i, it := range items {
+			list[i] = it.v
+		}
+		out[key] = list
+	}
+	add("projects", reg.Projects, func(i int) (string, string) { n := specName(reg.Projects[i].Spec); return n, n })
+	add("entities", reg.Entities, func(i int) (string, string) { s := reg.Entities[i].Spec; return s.Project, s.Name })
+	add("dataSources", reg.DataSources, func(i int) (string, string) { s := reg.DataSources[i]; return s.Project, s.Name })
+	add("featureViews", reg.FeatureViews, func(i int) (string, string) { s := reg.FeatureViews[i].Spec; return s.Project, s.Name })
+	add("onDemandFeatureViews", reg.OnDemandFeatureViews, func(i int) (string, string) {
+		s := reg.OnDemandFeatureViews[i].Spec
+		return s.Project, s.Name
+	})
+	add("streamFeatureViews", reg.StreamFeatureViews, func(i int) (string, string) {
+		s := reg.StreamFeatureViews[i].Spec
+		return s.Project, s.Name
+	})
+	add("featureServices", reg.FeatureServices, func(i int) (string, string) { s := reg.FeatureServices[i].Spec; return s.Project, s.Name })
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding the registry as JSON: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+var (
+	timestampType = reflect.TypeOf(feast.Timestamp{})
+	durationType  = reflect.TypeOf(registry.Duration{})
+	stringerType  = reflect.TypeOf((*fmt.Stringer)(nil)).Elem()
+)
+
+// dumpValue converts a registry value to plain JSON values; false means "default value,
+// omit it".
+func dumpValue(v reflect.Value) (any, bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil, false
+		}
+		return dumpValue(v.Elem())
+	}
+	switch v.Type() {
+	case timestampType:
+		ts := v.Interface().(feast.Timestamp)
+		return ts.Time().UTC().Format(time.RFC3339Nano), true
+	case durationType:
+		d := v.Interface().(registry.Duration)
+		return strconv.FormatFloat(d.Std().Seconds(), 'f', -1, 64) + "s", true
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		m := map[string]any{}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			if x, ok := dumpValue(v.Field(i)); ok {
+				m[lowerCamel(t.Field(i).Name)] = x
+			}
+		}
+		return m, len(m) > 0
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			b := v.Bytes()
+			if len(b) == 0 {
+				return nil, false
+			}
+			if len(b) > 1024 {
+				sum := sha256.Sum256(b)
+				return fmt.Sprintf("<%d bytes, sha256 %s>", len(b), hex.EncodeToString(sum[:])), true
+			}
+			return base64.StdEncoding.EncodeToString(b), true
+		}
+		if v.Len() == 0 {
+			return nil, false
+		}
+		l := make([]any, v.Len())
+		for i := range l {
+			l[i], _ = dumpValue(v.Index(i))
+		}
+		return l, true
+	case reflect.Map:
+		if v.Len() == 0 {
+			return nil, false
+		}
+		m := map[string]any{}
+		for _, k := range v.MapKeys() {
+			x, _ := dumpValue(v.MapIndex(k))
+			m[fmt.Sprint(k.Interface())] = x
+		}
+		return m, true
+	case reflect.Bool:
+		return v.Bool(), v.Bool()
+	case reflect.String:
+		return v.String(), v.String() != ""
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if v.Int() == 0 {
+			return nil, false
+		}
+		if v.Type().Implements(stringerType) {
+			return v.Interface().(fmt.Stringer).String(), true
+		}
+		return v.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return v.Uint(), v.Uint() != 0
+	case reflect.Float32, reflect.Float64:
+		return v.Float(), v.Float() != 0
+	}
+	return fmt.Sprint(v.Interface()), true
+}
+
+// lowerCamel turns a Go field name into its protobuf JSON name: BatchSource →
+// batchSource, TTL → ttl, VersionID → versionId.
+func lowerCamel(s string) string {
+	parts := strings.Split(snake(s), "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
 }

@@ -60,6 +60,10 @@ type OpenOptions struct {
 	Logger *slog.Logger
 	// Now is the clock (materialization windows, registry timestamps); nil = time.Now.
 	Now func() time.Time
+	// RegistryTTL, when RegistryTTLSet, overrides the registry's cache_ttl_seconds
+	// (`serve --registry_ttl_sec`); 0 then means never refresh.
+	RegistryTTL    time.Duration
+	RegistryTTLSet bool
 }
 
 // Open reads the repo's feature_store.yaml and prepares the registry. It neither loads
@@ -78,6 +82,9 @@ func Open(ctx context.Context, repoDir string, opts OpenOptions) (*FeatureStore,
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, err
+	}
+	if opts.RegistryTTLSet {
+		cfg.Registry.CacheTTL = opts.RegistryTTL
 	}
 	if cfg.Registry.Type != config.RegistryFile {
 		return nil, fmt.Errorf("%s:%d: registry type %q is not supported yet (use a registry file path)",

@@ -5,6 +5,15 @@ cd "$(dirname "$0")/.."
 export LARDER_PLUGIN_DIR=${LARDER_PLUGIN_DIR:-$PWD/build/plugins}
 export LARDER_FIXTURE_DIR=${LARDER_FIXTURE_DIR:-$PWD/build/fixtures}
 
+# Real Redis, PostgreSQL and DynamoDB (dynalite) on 127.0.0.1. This always sets
+# LARDER_REDIS_URL, LARDER_PG_DSN and LARDER_DYNAMODB_ENDPOINT, so under `make test` no
+# server-backed test skips; run by hand without them, those tests skip and say why.
+# Services someone else already started are left running.
+if ! scripts/services.sh status 2>/dev/null; then
+	trap 'scripts/services.sh stop' EXIT
+fi
+eval "$(scripts/services.sh start)"
+
 fail=0
 run() { echo "== $*"; "$@" || fail=1; }
 

@@ -493,3 +493,65 @@ func appendRow(t *testing.T, path string, id int64, ts time.Time, conv, acc floa
 		t.Fatal(err)
 	}
 }
+
+// The registry cache serves its snapshot until cache_ttl_seconds have passed, then picks
+// up a registry written by someone else, without making the caller wait for the reload.
+func TestRegistryCacheRefresh(t *testing.T) {
+	ctx := context.Background()
+	writer := newTestRepo(t)
+	if _, err := writer.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	readerClock := &testClock{t: writer.clock.now()}
+	reader, err := Open(ctx, writer.dir, OpenOptions{CacheDir: "-", Now: readerClock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close(ctx)
+	ttlOf := func() time.Duration {
+		reg, err := reader.Registry(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return findView(reg, "driver_hourly_stats").Spec.TTL.Std()
+	}
+	if got := ttlOf(); got != 24*time.Hour {
+		t.Fatalf("ttl = %v", got)
+	}
+
+	writer.edit(t, "features.yaml", "    entities: [driver]\n    ttl: 1d", "    entities: [driver]\n    ttl: 3d")
+	if _, err := writer.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	// Within the TTL (600 s by default) the reader keeps its snapshot.
+	readerClock.set(readerClock.now().Add(599 * time.Second))
+	if got := ttlOf(); got != 24*time.Hour {
+		t.Fatalf("the cache refreshed before its TTL: ttl = %v", got)
+	}
+	// Past it, the next read starts a background refresh; the change shows up shortly.
+	readerClock.set(readerClock.now().Add(2 * time.Second))
+	deadline := time.Now().Add(30 * time.Second)
+	for ttlOf() != 72*time.Hour {
+		if time.Now().After(deadline) {
+			t.Fatal("the registry cache never picked up the new registry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t)
+	if err := tr.fs.Health(ctx); err == nil || !strings.Contains(err.Error(), "larder apply") {
+		t.Fatalf("health before apply: %v", err)
+	}
+	if _, err := tr.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.fs.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.fs.Health(ctx); err != nil {
+		t.Fatalf("health after apply: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/larder-dev/larder/host/internal/capredis"
 	"github.com/larder-dev/larder/host/internal/caps"
 	"github.com/larder-dev/larder/host/internal/capsql"
 	"github.com/larder-dev/larder/host/internal/wasm"
@@ -70,12 +71,30 @@ type Grant struct {
 	Name   string   // the name the plugin opens, e.g. "online"
 	Phases []string // phases it may be used in (init, serve, apply, teardown); empty = all
 	SQL    *SQLGrant
+	Redis  *RedisGrant
 }
 
 // SQLGrant binds a `sql` capability to an SQLite database.
 type SQLGrant struct {
 	Path        string // database file, created when missing
 	TablePrefix string // every table the plugin touches must start with it; "" = any
+}
+
+// RedisGrant binds a `redis` capability (spec §6.2) to a Redis server, cluster or
+// Sentinel-managed master.
+type RedisGrant struct {
+	// Connection is a redis:// or rediss:// URL or Feast's connection_string
+	// ("host:port,db=0,ssl=true,password=…"; several host:port for a cluster or sentinels).
+	Connection string
+	// Type is Feast's redis_type: redis (default), redis_cluster or redis_sentinel.
+	Type string
+	// SentinelMaster names the master for redis_sentinel ["mymaster"].
+	SentinelMaster string
+	// KeyPrefix is a namespace the host prepends to every key the plugin names; "" = the
+	// whole database (Feast's layout, shared with Feast).
+	KeyPrefix string
+	// Commands allow-lists commands (HMGET, HSET…); empty = all of §6.2.
+	Commands []string
 }
 
 // DefaultCacheDir is the compilation cache used when PluginConfig.CacheDir is empty.
@@ -204,8 +223,19 @@ func buildGrants(cfg PluginConfig) (*caps.Set, error) {
 				return nil, fmt.Errorf("grant %d (sql/%s): %w", i, g.Name, err)
 			}
 			b.Provider = prov
+		case "redis":
+			if g.Redis == nil {
+				return nil, fmt.Errorf("grant %d (redis/%s): no Redis bound (Redis.Connection)", i, g.Name)
+			}
+			prov, err := capredis.New(capredis.Options{Connection: g.Redis.Connection, Type: g.Redis.Type,
+				SentinelMaster: g.Redis.SentinelMaster, KeyPrefix: g.Redis.KeyPrefix, Commands: g.Redis.Commands,
+				MaxResponseBytes: cfg.Limits.MaxOutputBytes})
+			if err != nil {
+				return nil, fmt.Errorf("grant %d (redis/%s): %w", i, g.Name, err)
+			}
+			b.Provider = prov
 		default:
-			return nil, fmt.Errorf("grant %d: unknown capability kind %q (this host provides: sql)", i, g.Kind)
+			return nil, fmt.Errorf("grant %d: unknown capability kind %q (this host provides: sql, redis)", i, g.Kind)
 		}
 		bs = append(bs, b)
 	}
@@ -253,10 +283,11 @@ var exportByName = map[string]struct {
 	e     wasm.Export
 	phase caps.Phase
 }{
-	"larder_online_update":   {wasm.ExpOnlineUpdate, caps.PhaseApply},
-	"larder_online_teardown": {wasm.ExpOnlineTeardown, caps.PhaseTeardown},
-	"larder_online_write":    {wasm.ExpOnlineWrite, caps.PhaseServe},
-	"larder_online_read":     {wasm.ExpOnlineRead, caps.PhaseServe},
+	"larder_online_update":            {wasm.ExpOnlineUpdate, caps.PhaseApply},
+	"larder_online_teardown":          {wasm.ExpOnlineTeardown, caps.PhaseTeardown},
+	"larder_online_write":             {wasm.ExpOnlineWrite, caps.PhaseServe},
+	"larder_online_read":              {wasm.ExpOnlineRead, caps.PhaseServe},
+	"larder_offline_plan_pull_latest": {wasm.ExpOfflinePlanPullLatest, caps.PhaseServe},
 }
 
 // CallRaw calls a kind export with raw input bytes and returns a copy of the

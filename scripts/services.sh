@@ -10,7 +10,9 @@
 #
 # Typical use: eval "$(scripts/services.sh start)"; … ; scripts/services.sh stop
 #
-# Exported: LARDER_REDIS_URL (redis://127.0.0.1:PORT/0), LARDER_PG_DSN
+# Exported: LARDER_REDIS_URL (redis://127.0.0.1:PORT/0), LARDER_REDIS_CLUSTER_URL (a one-node
+# Redis Cluster), LARDER_REDIS_SENTINEL_ADDR (a Sentinel whose master "mymaster" is the
+# LARDER_REDIS_URL server), LARDER_PG_DSN
 # (postgres://larder@127.0.0.1:PORT/larder?sslmode=disable) and LARDER_DYNAMODB_ENDPOINT
 # (http://127.0.0.1:PORT). Ports default to 16379, 15432 and 18000 (override with
 # LARDER_REDIS_PORT, LARDER_PG_PORT, LARDER_DYNAMODB_PORT); a port held by something else
@@ -88,6 +90,46 @@ start_redis() {
 	for _ in $(seq 1 50); do [ -s "$SV/redis.pid" ] && break; sleep 0.1; done
 }
 
+# A one-node Redis Cluster (every slot on one master) and a Sentinel watching the plain
+# server: enough to exercise the cluster and sentinel code paths of the redis capability.
+start_redis_cluster() {
+	running redis-cluster && return
+	local port
+	port=$(pick_port redis-cluster "${LARDER_REDIS_CLUSTER_PORT:-16380}")
+	rm -rf "$SV/redis-cluster"
+	mkdir -p "$SV/redis-cluster"
+	redis-server --bind 127.0.0.1 --port "$port" --dir "$SV/redis-cluster" --save "" --appendonly no \
+		--cluster-enabled yes --cluster-config-file nodes.conf \
+		--daemonize yes --pidfile "$SV/redis-cluster.pid" --logfile "$SV/redis-cluster.log"
+	wait_port "$port" "redis-server (cluster)"
+	redis-cli -h 127.0.0.1 -p "$port" cluster addslotsrange 0 16383 >/dev/null
+	for _ in $(seq 1 100); do
+		redis-cli -h 127.0.0.1 -p "$port" cluster info | grep -q 'cluster_state:ok' && break
+		sleep 0.1
+	done
+	for _ in $(seq 1 50); do [ -s "$SV/redis-cluster.pid" ] && break; sleep 0.1; done
+}
+
+start_redis_sentinel() {
+	running redis-sentinel && return
+	local port
+	port=$(pick_port redis-sentinel "${LARDER_REDIS_SENTINEL_PORT:-16381}")
+	mkdir -p "$SV/redis-sentinel"
+	# Sentinel rewrites its config file, so it gets a fresh one each start.
+	cat >"$SV/redis-sentinel/sentinel.conf" <<-EOF2
+		bind 127.0.0.1
+		port $port
+		daemonize yes
+		pidfile $SV/redis-sentinel.pid
+		logfile $SV/redis-sentinel.log
+		dir $SV/redis-sentinel
+		sentinel monitor mymaster 127.0.0.1 $(cat "$SV/redis.port") 1
+	EOF2
+	redis-server "$SV/redis-sentinel/sentinel.conf" --sentinel
+	wait_port "$port" redis-sentinel
+	for _ in $(seq 1 50); do [ -s "$SV/redis-sentinel.pid" ] && break; sleep 0.1; done
+}
+
 start_pg() {
 	running pg && return
 	local port data=$SV/pg/data sock=$SV/pg/sock
@@ -123,6 +165,8 @@ start_dynalite() {
 
 print_env() {
 	running redis && echo "export LARDER_REDIS_URL=redis://127.0.0.1:$(cat "$SV/redis.port")/0"
+	running redis-cluster && echo "export LARDER_REDIS_CLUSTER_URL=redis://127.0.0.1:$(cat "$SV/redis-cluster.port")"
+	running redis-sentinel && echo "export LARDER_REDIS_SENTINEL_ADDR=127.0.0.1:$(cat "$SV/redis-sentinel.port")"
 	running pg && echo "export LARDER_PG_DSN='postgres://larder@127.0.0.1:$(cat "$SV/pg.port")/larder?sslmode=disable'"
 	running dynalite && echo "export LARDER_DYNAMODB_ENDPOINT=http://127.0.0.1:$(cat "$SV/dynalite.port")"
 	return 0
@@ -147,14 +191,16 @@ start)
 	mkdir -p "$SV"
 	install_missing
 	start_redis
+	start_redis_cluster
+	start_redis_sentinel
 	start_pg
 	start_dynalite
 	print_env
 	;;
 env) print_env ;;
-status) running redis && running pg && running dynalite ;;
+status) running redis && running redis-cluster && running redis-sentinel && running pg && running dynalite ;;
 stop)
-	for s in dynalite pg redis; do stop_one "$s"; done
+	for s in dynalite pg redis-sentinel redis-cluster redis; do stop_one "$s"; done
 	# The Redis and DynamoDB data lives in memory; the Postgres cluster is kept for a faster
 	# next start (it holds nothing but test tables).
 	;;

@@ -151,6 +151,7 @@ func TestFixtureFaults(t *testing.T) {
 		{fixture: "loop", callClass: host.FaultDeadline, limits: func(l *host.Limits) { l.CallTimeout = 200 * time.Millisecond }},
 		{fixture: "membomb", callClass: host.FaultMemoryLimit, msg: "out of memory", limits: func(l *host.Limits) { l.MemoryBytes = 32 << 20 }},
 		{fixture: "recursion", callClass: host.FaultMemoryLimit, limits: func(l *host.Limits) { l.MemoryBytes = 32 << 20 }},
+		{fixture: "stackbomb", callClass: host.FaultTrap, msg: "stack overflow"},
 		{fixture: "badregion", callClass: host.FaultBadOutput, msg: "outside the"},
 		{fixture: "badbatch", callClass: host.FaultBadOutput, msg: "header says"},
 		{fixture: "wrongrows", callClass: host.FaultBadOutput, msg: "want 4"},
@@ -332,7 +333,7 @@ func TestLoadErrors(t *testing.T) {
 		{"not wasm", func(c *host.PluginConfig) { c.Path = notWasm }, host.FaultBadModule, "compiling"},
 		{"too large", func(c *host.PluginConfig) { c.Limits.MaxModuleBytes = 1000 }, host.FaultBadModule, "1000-byte limit"},
 		{"memory too small", func(c *host.PluginConfig) { c.Limits.MemoryBytes = 1 << 20 }, host.FaultMemoryLimit, ""},
-		{"unknown grant", func(c *host.PluginConfig) { c.Grants = []host.Grant{{Kind: "redis", Name: "x"}} }, host.FaultOther, "unknown capability kind"},
+		{"unknown grant", func(c *host.PluginConfig) { c.Grants = []host.Grant{{Kind: "ftp", Name: "x"}} }, host.FaultOther, "unknown capability kind"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t, "echo")

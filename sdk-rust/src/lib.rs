@@ -46,6 +46,7 @@ pub mod capability;
 pub mod json;
 pub mod mock;
 pub mod online;
+pub mod redis;
 mod status;
 pub mod transform;
 mod types;

@@ -10,7 +10,9 @@ use crate::status::{Error, Status};
 use crate::transform::Transformation;
 use crate::types::{FieldStatus, Type};
 use crate::{json, LogLevel};
+use crate::redis::MemoryRedis;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Handles capability operations in tests: `(op, request) -> response`.
 pub type Handler = Box<dyn FnMut(u32, &[u8]) -> Result<Vec<u8>, Error>>;
@@ -30,6 +32,15 @@ thread_local! {
 /// Grants capability `name` of `kind` to code running on this thread, served by `handler`.
 pub fn grant(kind: &str, name: &str, handler: Handler) {
     STATE.with(|s| s.borrow_mut().grants.push((kind.to_string(), name.to_string(), Some(handler))));
+}
+
+/// Grants the `redis` capability `name`, served by a fresh in-memory server that the test
+/// can inspect or make fail through the returned handle.
+pub fn grant_redis(name: &str) -> Rc<RefCell<MemoryRedis>> {
+    let server = Rc::new(RefCell::new(MemoryRedis::default()));
+    let s = server.clone();
+    grant(crate::redis::KIND, name, Box::new(move |op, req| s.borrow_mut().handle(op, req)));
+    server
 }
 
 /// Removes every grant and log line, and unfreezes the clock.

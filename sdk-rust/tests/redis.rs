@@ -1,0 +1,126 @@
+use larder_sdk::redis::{decode_request, Command, Pipeline, Redis, Reply, Response};
+use larder_sdk::{mock, Status};
+
+#[test]
+fn request_encoding_matches_the_spec() {
+    // The same vector as abi/redis_test.go: DEL "ab".
+    let mut p = Pipeline::new();
+    p.del(b"ab");
+    assert_eq!(p.bytes(), &b"LRQ1\x01\x00\x00\x00\x05\x00\x01\x00\x02\x00\x00\x00ab"[..]);
+
+    let mut p = Pipeline::new();
+    p.hmget(b"k", &[&b"f1"[..], b"f2"])
+        .hset(b"k", &[(&b"f"[..], &b"v"[..])])
+        .expire(b"k", 60)
+        .pexpireat(b"k", 1_700_000_000_000)
+        .hgetall(b"k")
+        .hdel(b"k", &[b"f"])
+        .exists(b"k");
+    let mut w = p.start(Command::Hmget, b"k2");
+    w.push_arg(b"a");
+    w.push_arg(b"b");
+    w.finish();
+    assert_eq!(p.len(), 8);
+    let cmds = decode_request(p.bytes()).unwrap();
+    assert_eq!(cmds.len(), 8);
+    assert_eq!(cmds[0], (Command::Hmget, vec![&b"k"[..], b"f1", b"f2"]));
+    assert_eq!(cmds[2], (Command::Expire, vec![&b"k"[..], &60i64.to_le_bytes()[..]]));
+    assert_eq!(cmds[7], (Command::Hmget, vec![&b"k2"[..], b"a", b"b"]));
+    p.clear();
+    assert!(p.is_empty());
+    assert_eq!(p.bytes().len(), 8);
+}
+
+#[test]
+fn memory_redis_serves_the_commands() {
+    mock::reset();
+    mock::set_now(1_000_000_000); // 1000 s
+    let server = mock::grant_redis("online");
+    let r = Redis::open("online").unwrap();
+    let mut p = Pipeline::new();
+    p.hset(b"a", &[(&b"f"[..], &b"1"[..]), (b"g", b"2")])
+        .hset(b"b", &[(&b"f"[..], &b"3"[..])])
+        .hmget(b"a", &[&b"f"[..], b"x", b"g"])
+        .hmget(b"zz", &[b"f"])
+        .expire(b"a", 10)
+        .exists(b"b")
+        .hdel(b"b", &[b"f"])
+        .exists(b"b")
+        .del(b"nope");
+    let resp = r.exec(&p).unwrap();
+    let rs = resp.replies().unwrap();
+    assert_eq!(rs[0], Reply::Int(2));
+    assert_eq!(rs[2], Reply::Array(vec![Reply::Bulk(b"1"), Reply::Nil, Reply::Bulk(b"2")]));
+    assert_eq!(rs[3].array().unwrap(), &[Reply::Nil]);
+    assert_eq!((rs[4].int().unwrap(), rs[5].int().unwrap(), rs[6].int().unwrap(), rs[7].int().unwrap(), rs[8].int().unwrap()), (1, 1, 1, 0, 0));
+    assert_eq!(server.borrow().expiry(b"a"), Some(1_010_000));
+    mock::set_now(1_011_000_000);
+    assert!(server.borrow().hash(b"a").is_none(), "key a should have expired");
+
+    // SCAN walks every key with a cursor.
+    let mut p = Pipeline::new();
+    for i in 0..25u8 {
+        p.hset(&[b'k', i, b'p'], &[(&b"f"[..], &b"v"[..])]);
+    }
+    p.hset(b"kxq", &[(&b"f"[..], &b"v"[..])]);
+    r.exec(&p).unwrap();
+    let (mut cursor, mut found) = (0u64, 0);
+    loop {
+        let mut p = Pipeline::new();
+        p.scan(cursor, 7, b"k", b"p");
+        let resp = r.exec(&p).unwrap();
+        let rs = resp.replies().unwrap();
+        let a = rs[0].array().unwrap();
+        found += a.len() - 1;
+        cursor = a[0].int().unwrap() as u64;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(found, 25);
+
+    // Failures surface with their status.
+    server.borrow_mut().fail = Some((Status::Unavailable, "connection refused".into()));
+    let mut p = Pipeline::new();
+    p.del(b"a");
+    let err = r.exec(&p).unwrap_err();
+    assert_eq!(err.status, Status::Unavailable);
+    assert!(err.message.contains("connection refused"), "{}", err);
+}
+
+#[test]
+fn scan_must_not_mix() {
+    mock::reset();
+    let _server = mock::grant_redis("online");
+    let r = Redis::open("online").unwrap();
+    let mut p = Pipeline::new();
+    p.scan(0, 10, b"", b"").del(b"x");
+    assert_eq!(r.exec(&p).unwrap_err().status, Status::BadArgument);
+}
+
+#[test]
+fn redis_is_denied_unless_granted() {
+    mock::reset();
+    assert_eq!(Redis::open("online").unwrap_err().status, Status::PermissionDenied);
+}
+
+#[test]
+fn response_decoding_rejects_corruption() {
+    let mut good = b"LRR1\x02\x00\x00\x00".to_vec();
+    good.extend_from_slice(&[3, 2, 0, 0, 0, 2, 1, 0, 0, 0, b'v', 0]); // ARRAY [BULK "v", NIL]
+    good.extend_from_slice(&[4, 2, 0, 0, 0, b'n', b'o']); // ERROR "no"
+    let ok = Response::new(good.clone(), 2);
+    let rs = ok.replies().unwrap();
+    assert_eq!(rs[1], Reply::Error("no"));
+    assert!(rs[1].int().unwrap_err().message.contains("no"));
+    assert!(Response::new(good.clone(), 3).replies().is_err());
+    for i in 0..good.len() {
+        let _ = Response::new(good[..i].to_vec(), 2).replies();
+        let mut b = good.clone();
+        b[i] ^= 0x5a;
+        let _ = Response::new(b, 2).replies();
+    }
+    // Nested arrays and errors inside arrays are refused.
+    let nested = b"LRR1\x01\x00\x00\x00\x03\x01\x00\x00\x00\x03\x00\x00\x00\x00".to_vec();
+    assert!(Response::new(nested, 1).replies().is_err());
+}

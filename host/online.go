@@ -474,19 +474,9 @@ func (e *onlineEnv) fill(resp *OnlineFeaturesResponse, g *readGroup, ks *keySet,
 	st.Name = g.view.name
 	rows := len(ks.row)
 	ttl := g.view.ttl
-	// Decode each distinct stored value once; rows that share an entity key share it.
-	decoded := make([]feast.Value, len(got))
-	for i := range got {
-		if got[i].Status != abi.FieldPresent {
-			continue
-		}
-		v, err := feast.UnmarshalValue(got[i].Value)
-		if err != nil {
-			k, f := i/nf, i%nf
-			return fmt.Errorf("decoding the stored value of %s:%s (entity key %x): %w", rv.Name, rv.Features[f], rv.EntityKeys[k], err)
-		}
-		decoded[i] = v
-	}
+	// Each distinct stored value is decoded once, straight into the first row that
+	// uses it; rows sharing an entity key copy it from there.
+	first := make([]int32, len(got))
 	for f := 0; f < nf; f++ {
 		vec := FeatureVector{
 			Values:          make([]feast.Value, rows),
@@ -498,7 +488,16 @@ func (e *onlineEnv) fill(resp *OnlineFeaturesResponse, g *readGroup, ks *keySet,
 			fv := &got[i]
 			switch fv.Status {
 			case abi.FieldPresent:
-				vec.Values[r] = decoded[i]
+				if first[i] == 0 {
+					v, err := feast.UnmarshalValue(fv.Value)
+					if err != nil {
+						return fmt.Errorf("decoding the stored value of %s:%s (entity key %x): %w", rv.Name, rv.Features[f], rv.EntityKeys[ks.row[r]], err)
+					}
+					vec.Values[r] = v
+					first[i] = int32(r) + 1
+				} else {
+					vec.Values[r] = vec.Values[first[i]-1]
+				}
 				vec.EventTimestamps[r] = fv.EventTS.UTC()
 				// Feast's Go server: past the view's TTL the value is still returned,
 				// flagged OUTSIDE_MAX_AGE (the Python server does not check TTL online).

@@ -557,16 +557,19 @@ func ExpectFault(ctx context.Context, path, class string, config json.RawMessage
 	opts.defaults()
 	opts.FixtureDir = filepath.Dir(path)
 	sr := &sandboxRun{opts: opts}
+	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
 	if opts.Healthy.Open != nil {
 		dir, err := os.MkdirTemp(opts.TempDir, "larder-sandbox-")
-		if err == nil {
-			defer os.RemoveAll(dir)
-			if p, err := openProbe(ctx, opts.Healthy, dir); err == nil {
-				defer p.store.Close(context.WithoutCancel(ctx))
-				sr.probe = p
-			}
+		if err != nil {
+			return CaseResult{Suite: "sandbox", Group: "fixtures", Name: name, Expected: class, Status: Fail, Message: err.Error()}
 		}
+		defer os.RemoveAll(dir)
+		p, err := openProbe(ctx, opts.Healthy, dir)
+		if err != nil {
+			return CaseResult{Suite: "sandbox", Group: "fixtures", Name: name, Expected: class, Status: Fail, Message: err.Error()}
+		}
+		defer p.store.Close(context.WithoutCancel(ctx))
+		sr.probe = p
 	}
-	name := strings.TrimSuffix(filepath.Base(path), ".wasm")
 	return sr.fixtureCase(ctx, Fixture{Name: name, File: filepath.Base(path), Expect: class, Config: config})
 }

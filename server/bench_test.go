@@ -38,7 +38,7 @@ func benchRepo(tb testing.TB, dir string) {
 	tb.Helper()
 	ctx := context.Background()
 	yaml := "project: " + benchProject + "\nregistry: data/registry.db\nprovider: local\n" +
-		"online_store:\n  type: sqlite\n  path: data/online.db\nentity_key_serialization_version: 3\n"
+		"online_store:\n  type: sqlite\n  path: data/online.db\noffline_store: null\nentity_key_serialization_version: 3\n"
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		tb.Fatal(err)
 	}

@@ -217,6 +217,20 @@ online_store:
 	}
 }
 
+func TestBareStoreType(t *testing.T) {
+	t.Parallel()
+	c, err := parse(t, "project: p\nonline_store: redis\noffline_store: dask\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OnlineStore.Plugin != "redis" || c.OnlineStore.Line != 2 || string(c.OnlineStore.Config) != "{}" || c.OfflineStore.Plugin != "duckdb" {
+		t.Errorf("stores = %+v / %+v", c.OnlineStore, c.OfflineStore)
+	}
+	if _, err := parse(t, "project: p\nonline_store: wasm\n", nil); err == nil || !strings.Contains(err.Error(), "feature_store.yaml:2: online_store: type: wasm needs a mapping") {
+		t.Errorf("bare wasm: %v", err)
+	}
+}
+
 func TestLoadFromDisk(t *testing.T) {
 	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "missing", FileName))

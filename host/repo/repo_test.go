@@ -580,7 +580,7 @@ func FuzzLoadDefinitions(f *testing.F) {
 	f.Add([]byte(scaffoldDefinitions))
 	f.Add([]byte("feature_services:\n  - name: s\n    features: [{view: hourly, features: [a]}]\n---\nentities: [{name: e}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		l := newLoader(t.TempDir())
+		l := newLoader(filepath.Join(os.TempDir(), "larder-fuzz-no-such-repo"))
 		l.parseFile("fuzz.yaml", data)
 		r, err := l.finish()
 		if (r == nil) == (err == nil) {

@@ -26,8 +26,8 @@ func TestParseDuration(t *testing.T) {
 func TestSyntaxErrorLine(t *testing.T) {
 	t.Parallel()
 	cases := map[string]int{
-		"a: 1\nb:\n  c: 2\n d: 3\n":                 4, // yaml.v3 alone says line 2
-		"a: [1,\n  2]\nb: 'open\n":                  3, // a flow list spread over lines is not blamed
+		"a: 1\nb:\n  c: 2\n d: 3\n":                  4, // yaml.v3 alone says line 2
+		"a: [1,\n  2]\nb: 'open\n":                   3, // a flow list spread over lines is not blamed
 		"entities:\n  - name: a\n   value_type: x\n": 3,
 		"a: 1\n\tb: 2\n":                             2,
 	}

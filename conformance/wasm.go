@@ -29,6 +29,13 @@ type WasmOptions struct {
 	// SQLGrants names the sql capabilities to bind to the case's database; nil = every
 	// sql capability the plugin's manifest requests.
 	SQLGrants []string
+	// Redis binds every redis capability the plugin requests to this server (a redis://
+	// URL or Feast connection_string; RedisType is Feast's redis_type). Each case gets its
+	// own key namespace, derived from its directory, so cases never see each other's keys
+	// and a reopen sees the same ones. "" binds none: such a plugin fails every case,
+	// saying so.
+	Redis     string
+	RedisType string
 }
 
 // DBFile is the SQLite database, inside a case's directory, that a plugin's sql
@@ -41,7 +48,7 @@ const DBFile = "online.db"
 func WasmTarget(path string, o WasmOptions) Target {
 	var (
 		once   sync.Once
-		grants []string
+		grants []capName
 		gerr   error
 	)
 	return Target{
@@ -72,10 +79,19 @@ func OpenWasm(ctx context.Context, path, dir string, o WasmOptions) (*host.WasmO
 	return openWasm(ctx, path, dir, o, grants)
 }
 
-func openWasm(ctx context.Context, path, dir string, o WasmOptions, grants []string) (*host.WasmOnlineStore, error) {
+func openWasm(ctx context.Context, path, dir string, o WasmOptions, grants []capName) (*host.WasmOnlineStore, error) {
 	cfg := pluginConfig(path, o)
-	for _, name := range grants {
-		cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: name, SQL: &host.SQLGrant{Path: filepath.Join(dir, DBFile)}})
+	for _, g := range grants {
+		switch g.kind {
+		case abi.CapSQL:
+			cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: g.name, SQL: &host.SQLGrant{Path: filepath.Join(dir, DBFile)}})
+		case abi.CapRedis:
+			if o.Redis == "" {
+				return nil, fmt.Errorf("plugin %s asks for the redis capability %q and no Redis server is bound: pass --redis URL (or set LARDER_REDIS_URL)", path, g.name)
+			}
+			cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapRedis, Name: g.name, Redis: &host.RedisGrant{
+				Connection: o.Redis, Type: o.RedisType, KeyPrefix: RedisNamespace(dir)}})
+		}
 	}
 	s, err := host.LoadOnlineStore(ctx, cfg)
 	if err != nil {
@@ -88,21 +104,36 @@ func pluginConfig(path string, o WasmOptions) host.PluginConfig {
 	return host.PluginConfig{Path: path, Config: o.Config, Limits: o.Limits, Pool: o.Pool, Breaker: o.Breaker, CacheDir: o.CacheDir}
 }
 
-// sqlGrantNames learns which sql capabilities the plugin requests by loading it once
-// without grants (loading succeeds; Info().Ungranted lists what it asked for).
-func sqlGrantNames(ctx context.Context, path string, o WasmOptions) ([]string, error) {
+// RedisNamespace is the key namespace of a case's redis grants: private to the case
+// directory, stable across reopens.
+func RedisNamespace(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "larder-conformance:" + hex.EncodeToString(sum[:8]) + ":"
+}
+
+// capName is a capability a plugin requests, by kind and name.
+type capName struct{ kind, name string }
+
+// sqlGrantNames learns which sql and redis capabilities the plugin requests by loading
+// it once without grants (loading succeeds; Info().Ungranted lists what it asked for).
+func sqlGrantNames(ctx context.Context, path string, o WasmOptions) ([]capName, error) {
+	var names []capName
 	if o.SQLGrants != nil {
-		return o.SQLGrants, nil
+		for _, n := range o.SQLGrants {
+			names = append(names, capName{abi.CapSQL, n})
+		}
+		if o.Redis == "" {
+			return names, nil
+		}
 	}
 	p, err := host.LoadPlugin(ctx, pluginConfig(path, o))
 	if err != nil {
 		return nil, fmt.Errorf("loading plugin %s to read its manifest: %w", path, err)
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	var names []string
 	for _, c := range p.Info().Manifest.Capabilities {
-		if c.Kind == abi.CapSQL {
-			names = append(names, c.Name)
+		if (c.Kind == abi.CapSQL && o.SQLGrants == nil) || c.Kind == abi.CapRedis {
+			names = append(names, capName{c.Kind, c.Name})
 		}
 	}
 	return names, nil

@@ -458,6 +458,33 @@ var firstPartyBindings = map[string]func(s *config.Store, project string) ([]Gra
 		}
 		return []Grant{{Kind: "sql", Name: "online", SQL: &SQLGrant{Path: path, TablePrefix: project + "_"}}}, rest, nil
 	},
+	// Feast's Redis store: connection_string (with any password), redis_type and
+	// sentinel_master bind the capability; key_ttl_seconds, skip_dedup and
+	// full_scan_for_deletion go to the plugin.
+	"redis": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
+		g := &RedisGrant{Connection: "localhost:6379"} // Feast's default connection_string
+		rest := map[string]any{}
+		for k, v := range s.Options {
+			str, isStr := v.(string)
+			switch k {
+			case "connection_string", "redis_type", "sentinel_master":
+				if !isStr {
+					return nil, nil, fmt.Errorf("%s:%d: online_store.%s must be a string", s.File, s.Line, k)
+				}
+				switch k {
+				case "connection_string":
+					g.Connection = str
+				case "redis_type":
+					g.Type = str
+				default:
+					g.SentinelMaster = str
+				}
+			default:
+				rest[k] = v
+			}
+		}
+		return []Grant{{Kind: "redis", Name: "online", Redis: g}}, rest, nil
+	},
 	// The duckdb plugin only plans; Feast's file offline store options do not concern it.
 	"duckdb": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
 		return nil, map[string]any{}, nil
@@ -504,8 +531,13 @@ func (fs *FeatureStore) pluginConfig(s *config.Store, kind string) (PluginConfig
 				return pc, fmt.Errorf("%s:%d: grant sql %q needs a path (an SQLite database file)", s.File, g.Line, g.Name)
 			}
 			hg.SQL = &SQLGrant{Path: g.Path, TablePrefix: g.TablePrefix}
+		case "redis":
+			if g.DSN == "" {
+				return pc, fmt.Errorf("%s:%d: grant redis %q needs a dsn (a redis:// URL or a Feast connection_string)", s.File, g.Line, g.Name)
+			}
+			hg.Redis = &RedisGrant{Connection: g.DSN, KeyPrefix: g.KeyPrefix, Commands: g.Operations}
 		default:
-			return pc, fmt.Errorf("%s:%d: grant of kind %q: this host provides only sql capabilities yet", s.File, g.Line, g.Kind)
+			return pc, fmt.Errorf("%s:%d: grant of kind %q: this host provides sql and redis capabilities", s.File, g.Line, g.Kind)
 		}
 		replaced := false
 		for i := range pc.Grants {

@@ -51,6 +51,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		healthy     = fs.String("healthy", "", "well-behaved plugin probed between hostile calls (default PATH, else $LARDER_PLUGIN_DIR/sqlite.wasm)")
 		caseTimeout = fs.Duration("case-timeout", 5*time.Minute, "time limit of one case")
 		quiet       = fs.Bool("q", false, "print only failures and the summary")
+		redisURL    = fs.String("redis", os.Getenv("LARDER_REDIS_URL"), "Redis `URL` bound to the plugin's redis capabilities, one key namespace per case (default $LARDER_REDIS_URL)")
+		redisType   = fs.String("redis-type", "redis", "Feast redis_type of --redis: redis, redis_cluster or redis_sentinel")
 	)
 	var paths []string
 	rest := args
@@ -121,7 +123,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		if hp == path {
 			hcfg = cfg
 		}
-		healthyTarget = conformance.WasmTarget(hp, conformance.WasmOptions{Config: hcfg})
+		healthyTarget = conformance.WasmTarget(hp, conformance.WasmOptions{Config: hcfg, Redis: *redisURL, RedisType: *redisType})
 	}
 	sb := &conformance.SandboxOptions{FixtureDir: fixtureDir, Healthy: healthyTarget, Soak: *soak, CallDeadline: *deadline, Slack: *slack}
 
@@ -163,7 +165,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		var target conformance.Target
 		if path != "" {
-			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg})
+			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg, Redis: *redisURL, RedisType: *redisType})
 			if info.Kind != "" && info.Kind != "online_store" {
 				// Skipped, not failed: `make test` runs the suite on every first-party
 				// plugin, offline stores and transformations included.

@@ -43,6 +43,16 @@ bench: build fixtures ## run the benchmarks and print results (see BENCHMARKS.md
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 	@./scripts/fuzz.sh $${FUZZTIME:-60s}
 
+FEAST_PY ?= /opt/feast-venv/bin/python
+
+.PHONY: interop
+interop: build ## cross-check with Feast 0.67 (FEAST_PY venv): Redis bytes and answers, both ways (~4 min)
+	@$(FEAST_PY) -c 'import redis' 2>/dev/null || $(FEAST_PY) -m pip install -q 'redis>=4.2.2'
+	@started=0; scripts/services.sh status 2>/dev/null || started=1; \
+	eval "$$(scripts/services.sh start)"; \
+	$(FEAST_PY) interop/redis_interop.py; rc=$$?; \
+	[ $$started = 1 ] && scripts/services.sh stop; exit $$rc
+
 .PHONY: clean
 clean: ## remove build outputs
 	rm -rf $(BUILD)

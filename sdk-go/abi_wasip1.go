@@ -220,3 +220,6 @@ func larderOnlineRead(ptr, n uint32) int32 { return call(abi.ExportOnlineRead, p
 func larderOfflinePlanPullLatest(ptr, n uint32) int32 {
 	return call(abi.ExportOfflinePlanPullLatest, ptr, n)
 }
+
+//go:wasmexport larder_transform
+func larderTransform(ptr, n uint32) int32 { return call(abi.ExportTransform, ptr, n) }

@@ -13,6 +13,7 @@ import (
 type instance struct {
 	online      OnlineStore
 	offline     OfflineStore
+	transform   *transformState
 	initialized bool
 	lastErr     []byte
 	result      []byte
@@ -20,7 +21,6 @@ type instance struct {
 	wb    WriteBatch
 	rb    ReadBatch
 	resp  ReadResponse
-	enc   responseEncoder
 	wmeta metaCache[writeMeta]
 	rmeta metaCache[readMeta]
 }
@@ -61,6 +61,8 @@ func (in *instance) call(export string, input []byte) error {
 		return Errorf(abi.ErrInternal, "%s called before larder_init succeeded", export)
 	}
 	switch export {
+	case abi.ExportTransform:
+		return in.callTransform(input)
 	case abi.ExportOfflinePlanPullLatest, abi.ExportOfflinePlanHistorical, abi.ExportOfflinePlanPullAll, abi.ExportOfflineWrite:
 		return in.callOffline(export, input)
 	case abi.ExportOnlineUpdate, abi.ExportOnlineTeardown, abi.ExportOnlineWrite, abi.ExportOnlineRead:
@@ -111,12 +113,8 @@ func (in *instance) call(export string, input []byte) error {
 		if err := in.online.Read(&in.rb, &in.resp); err != nil {
 			return err
 		}
-		in.rb = ReadBatch{}
-		out, err := in.enc.encode(&in.resp, in.result[:0])
-		if err != nil {
-			return Errorf(abi.ErrInternal, "encoding the read response: %v", err)
-		}
-		in.result = out
+		in.result = in.resp.encode(in.result)
+		in.rb = ReadBatch{runs: in.rb.runs[:0]}
 		return nil
 	}
 }
@@ -134,6 +132,10 @@ func (in *instance) init(config []byte) error {
 			in.online = registration.newOnline()
 		}
 		if err := in.online.Init(config); err != nil {
+			return err
+		}
+	case abi.KindTransformation:
+		if err := in.initTransform(config); err != nil {
 			return err
 		}
 	case abi.KindOfflineStore:

@@ -98,6 +98,7 @@ type ReadBatch struct {
 	rows  int
 	views *abi.Column
 	keys  *abi.Column
+	runs  []ReadRun
 }
 
 // Len returns the number of rows.
@@ -109,13 +110,56 @@ func (r *ReadBatch) View(i int) int { return int(r.views.Int32(i)) }
 // EntityKey returns the serialized entity key of row i.
 func (r *ReadBatch) EntityKey(i int) []byte { return r.keys.Bytes(i) }
 
-// ReadResponse collects what Read found: for each request row, one slot per feature of the
-// row's view. Unset slots are NOT_FOUND. The SDK encodes it after Read returns, so value
-// slices passed to Set (e.g. from query results) only need to live until then.
-type ReadResponse struct {
-	first []int32 // first slot of each request row, plus a final end marker
-	slots []readSlot
+// ReadRun is a maximal run of consecutive request rows [Start, End) that read the same view.
+type ReadRun struct {
+	View       int
+	Start, End int
 }
+
+// Runs splits the request rows into runs of one view, in request order. A host sends each
+// view's rows together, so usually there is one run per view. Reading run by run and
+// appending each run's results with ReadResponse.Append produces the response in order.
+func (r *ReadBatch) Runs() []ReadRun {
+	r.runs = r.runs[:0]
+	for i := 0; i < r.rows; i++ {
+		v := r.View(i)
+		if n := len(r.runs); n > 0 && r.runs[n-1].View == v {
+			r.runs[n-1].End = i + 1
+			continue
+		}
+		r.runs = append(r.runs, ReadRun{View: v, Start: i, End: i + 1})
+	}
+	return r.runs
+}
+
+// ReadResponse collects what Read found. The response has one row per (request row,
+// feature of the row's view), request-row-major; anything not recorded is NOT_FOUND.
+//
+// Fill it one of two ways, not both:
+//   - Set records single values in any order;
+//   - Append adds whole columns of rows already in response order, copying nothing until
+//     the response is encoded: the fast path for backends that can return rows in that
+//     order, such as a SQL query over a numbered list of keys.
+//
+// The SDK encodes the response after Read returns, so slices and columns passed in (e.g.
+// from query results) only need to live until then.
+type ReadResponse struct {
+	batch *ReadBatch
+	rows  int // response rows
+	mode  uint8
+
+	first []int32 // Set mode: first slot of each request row, plus an end marker
+	slots []readSlot
+
+	segs     []segment // Append mode
+	appended int
+}
+
+const (
+	modeNone uint8 = iota
+	modeSet
+	modeAppend
+)
 
 type readSlot struct {
 	value []byte
@@ -123,27 +167,43 @@ type readSlot struct {
 	set   bool
 }
 
+// segment is one Append call: rows of a BYTES column and a UNIX_TIMESTAMP column.
+type segment struct {
+	rows           int
+	values, events *abi.Column
+	nulls          int
+}
+
+// Rows returns the number of rows the response has: the sum over request rows of their
+// views' feature counts.
+func (r *ReadResponse) Rows() int { return r.rows }
+
 // Set records the value of feature f (an index into the row's view's Features) for request
 // row, with its event timestamp in microseconds since the Unix epoch. Status PRESENT.
 func (r *ReadResponse) Set(row, f int, value []byte, eventMicros int64) {
-	s := int(r.first[row]) + f
-	if f < 0 || s >= int(r.first[row+1]) {
-		panic(fmt.Sprintf("sdk: ReadResponse.Set: feature index %d out of range for row %d (view has %d features)",
-			f, row, r.first[row+1]-r.first[row]))
+	if r.mode != modeSet {
+		r.startSet()
 	}
-	r.slots[s] = readSlot{value: value, ts: eventMicros, set: true}
+	first := r.first[row]
+	if uint(f) >= uint(r.first[row+1]-first) {
+		r.badFeature(row, f)
+	}
+	r.slots[int(first)+f] = readSlot{value: value, ts: eventMicros, set: true}
 }
 
-// Found reports whether feature f of request row has been Set.
-func (r *ReadResponse) Found(row, f int) bool { return r.slots[int(r.first[row])+f].set }
-
-// reset sizes the response for batch, dropping earlier values but keeping capacity.
-func (r *ReadResponse) reset(b *ReadBatch) {
+// startSet switches an empty response to Set mode, sizing its slots.
+//
+//go:noinline
+func (r *ReadResponse) startSet() {
+	if r.mode == modeAppend {
+		panic("sdk: ReadResponse.Set after Append: fill a response one way or the other")
+	}
+	r.mode = modeSet
 	r.first = r.first[:0]
 	n := int32(0)
-	for i := 0; i < b.rows; i++ {
+	for i := 0; i < r.batch.rows; i++ {
 		r.first = append(r.first, n)
-		n += int32(len(b.Views[b.View(i)].Features))
+		n += int32(len(r.batch.Views[r.batch.View(i)].Features))
 	}
 	r.first = append(r.first, n)
 	if cap(r.slots) < int(n) {
@@ -154,37 +214,71 @@ func (r *ReadResponse) reset(b *ReadBatch) {
 	}
 }
 
-// responseEncoder turns a ReadResponse into the LBF1 response batch, reusing its builders.
-type responseEncoder struct {
-	value, ts, status *abi.ColumnBuilder
-	cols              [3]abi.Column
+// badFeature is out of line so Set stays small enough to inline into plugin loops.
+//
+//go:noinline
+func (r *ReadResponse) badFeature(row, f int) {
+	panic(fmt.Sprintf("sdk: ReadResponse.Set: feature index %d out of range for row %d (its view has %d features)",
+		f, row, r.first[row+1]-r.first[row]))
 }
 
-func (e *responseEncoder) encode(r *ReadResponse, dst []byte) ([]byte, error) {
-	if e.value == nil {
-		e.value = abi.NewColumnBuilder(abi.ColValue, abi.TypeBytes, len(r.slots))
-		e.ts = abi.NewColumnBuilder(abi.ColEventTS, abi.TypeUnixTimestamp, len(r.slots))
-		e.status = abi.NewColumnBuilder(abi.ColStatus, abi.TypeStatus, len(r.slots))
+// Found reports whether feature f of request row has been Set.
+func (r *ReadResponse) Found(row, f int) bool {
+	return r.mode == modeSet && r.slots[int(r.first[row])+f].set
+}
+
+// Append adds the next rows of the response, in response order: rows values of values
+// (BYTES: a serialized Value, null = not found) and events (UNIX_TIMESTAMP: the event time
+// of each found value; null or absent reads as the epoch). Both columns must have at least
+// rows rows, e.g. two columns of a query result with rows = its Rows.
+func (r *ReadResponse) Append(rows int, values, events *abi.Column) error {
+	if r.mode == modeSet {
+		return Errorf(abi.ErrInternal, "ReadResponse.Append after Set: fill a response one way or the other")
 	}
-	e.value.Reset()
-	e.ts.Reset()
-	e.status.Reset()
-	for i := range r.slots {
-		s := &r.slots[i]
-		if s.set {
-			e.value.AppendBytes(s.value)
-			e.ts.AppendTimestamp(s.ts)
-			e.status.AppendStatus(abi.FieldPresent)
-		} else {
-			e.value.AppendNull()
-			e.ts.AppendNull()
-			e.status.AppendStatus(abi.FieldNotFound)
-		}
-		s.value = nil // do not keep the caller's buffers reachable
+	r.mode = modeAppend
+	if rows == 0 {
+		return nil
 	}
-	e.cols[0], e.cols[1], e.cols[2] = e.value.Column(), e.ts.Column(), e.status.Column()
-	b := abi.Batch{Rows: len(r.slots), Columns: e.cols[:]}
-	return b.Encode(dst)
+	switch {
+	case values.Type != abi.TypeBytes:
+		return Errorf(abi.ErrInternal, "ReadResponse.Append: values column %q is %s, want BYTES", values.Name, values.Type)
+	case events.Type != abi.TypeUnixTimestamp:
+		return Errorf(abi.ErrInternal, "ReadResponse.Append: events column %q is %s, want UNIX_TIMESTAMP", events.Name, events.Type)
+	case rows < 0 || len(values.Offsets) < (rows+1)*4 || len(events.Values) < rows*8:
+		return Errorf(abi.ErrInternal, "ReadResponse.Append: the columns have fewer than %d rows", rows)
+	case r.appended+rows > r.rows:
+		return Errorf(abi.ErrInternal, "ReadResponse.Append: %d rows after %d exceed the response's %d rows", rows, r.appended, r.rows)
+	}
+	nulls := 0
+	if values.Validity != nil && values.NullCount > 0 {
+		nulls = rows - onesInBitmap(values.Validity, rows)
+	}
+	r.segs = append(r.segs, segment{rows: rows, values: values, events: events, nulls: nulls})
+	r.appended += rows
+	return nil
+}
+
+// reset prepares the response for batch, dropping earlier values but keeping capacity.
+func (r *ReadResponse) reset(b *ReadBatch) {
+	r.batch, r.mode, r.appended = b, modeNone, 0
+	clear(r.segs) // drop references to the previous call's columns
+	r.segs = r.segs[:0]
+	n := 0
+	for _, run := range b.Runs() {
+		n += (run.End - run.Start) * len(b.Views[run.View].Features)
+	}
+	r.rows = n
+}
+
+// encode appends the response batch to dst[:0].
+func (r *ReadResponse) encode(dst []byte) []byte {
+	if r.mode == modeSet {
+		return appendReadResponse(dst, r.slots)
+	}
+	out := appendSegments(dst, r.rows, r.segs)
+	clear(r.segs)
+	r.segs = r.segs[:0]
+	return out
 }
 
 // writeMeta and readMeta are the metadata objects of write and read requests.
@@ -229,7 +323,7 @@ func parseWrite(w *WriteBatch, b *abi.Batch, m *writeMeta) error {
 
 // parseRead fills r from a decoded read batch.
 func parseRead(r *ReadBatch, b *abi.Batch, m *readMeta) error {
-	*r = ReadBatch{Project: m.Project, Views: m.Views, rows: b.Rows}
+	*r = ReadBatch{Project: m.Project, Views: m.Views, rows: b.Rows, runs: r.runs[:0]}
 	var err error
 	if r.views, err = column(b, abi.ColView, abi.TypeInt32, false); err != nil {
 		return err

@@ -47,6 +47,8 @@ var registration struct {
 	err        error // a registration mistake, reported by every export call
 	newOnline  func() OnlineStore
 	newOffline func() OfflineStore
+	// newTransform is set by RegisterTransformation.
+	newTransform func() Transformation
 }
 
 // validID reports whether id matches [a-z0-9_-]+ (no regexp: it would grow every plugin binary).

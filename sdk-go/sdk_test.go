@@ -56,6 +56,9 @@ func (s *echoStore) Write(b *WriteBatch) error {
 }
 
 func (s *echoStore) Read(b *ReadBatch, resp *ReadResponse) error {
+	if b.Views[0].Name == "append" {
+		return s.readAppend(b, resp)
+	}
 	for i := 0; i < b.Len(); i++ {
 		k := b.EntityKey(i)
 		if !bytes.HasPrefix(k, []byte("hit")) {
@@ -63,6 +66,32 @@ func (s *echoStore) Read(b *ReadBatch, resp *ReadResponse) error {
 		}
 		for f, name := range b.Views[b.View(i)].Features {
 			resp.Set(i, f, []byte(string(k)+"/"+name), int64(i))
+		}
+	}
+	return s.failing
+}
+
+// readAppend answers like Read, run by run with Append.
+func (s *echoStore) readAppend(b *ReadBatch, resp *ReadResponse) error {
+	for _, run := range b.Runs() {
+		feats := b.Views[run.View].Features
+		v := abi.NewColumnBuilder("v", abi.TypeBytes, 0)
+		ts := abi.NewColumnBuilder("ts", abi.TypeUnixTimestamp, 0)
+		for i := run.Start; i < run.End; i++ {
+			k := b.EntityKey(i)
+			for _, name := range feats {
+				if bytes.HasPrefix(k, []byte("hit")) {
+					v.AppendBytes([]byte(string(k) + "/" + name))
+					ts.AppendTimestamp(int64(i))
+				} else {
+					v.AppendNull()
+					ts.AppendNull()
+				}
+			}
+		}
+		vc, tc := v.Column(), ts.Column()
+		if err := resp.Append(v.Len(), &vc, &tc); err != nil {
+			return err
 		}
 	}
 	return s.failing
@@ -216,8 +245,14 @@ func readBatch(t testing.TB, meta string, views []int32, keys []string) []byte {
 }
 
 func TestRead(t *testing.T) {
+	for _, first := range []string{"v1", "append"} { // Set, then Append
+		testRead(t, first)
+	}
+}
+
+func testRead(t *testing.T, firstView string) {
 	in := newInitialized(t)
-	meta := `{"project":"p","views":[{"name":"v1","features":["a","b"]},{"name":"v2","features":["c"]}]}`
+	meta := `{"project":"p","views":[{"name":"` + firstView + `","features":["a","b"]},{"name":"v2","features":["c"]}]}`
 	req := readBatch(t, meta, []int32{0, 1, 0, 1}, []string{"hit1", "miss", "miss", "hit2"})
 	if st := in.Call(abi.ExportOnlineRead, req); st != abi.StatusOK {
 		t.Fatalf("read: %s %s", st, in.LastError())
@@ -240,6 +275,9 @@ func TestRead(t *testing.T) {
 		t.Errorf("read response\n got %v\nwant %s", got, want)
 	}
 
+	if firstView != "v1" {
+		return
+	}
 	bad := readBatch(t, meta, []int32{0, 2}, []string{"hit", "hit"})
 	if st := in.Call(abi.ExportOnlineRead, bad); st != abi.StatusBadArgument {
 		t.Errorf("view index out of range: %s, want BAD_ARGUMENT", st)
@@ -273,7 +311,7 @@ func TestParamsBatch(t *testing.T) {
 	p.Null()
 	p.Bytes(nil)
 	meta := appendJSONString(nil, "x")
-	out, err := p.batch(meta).Encode(nil)
+	out, err := paramsBatch(&p, meta).Encode(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +329,7 @@ func TestParamsBatch(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 	p.Reset()
-	if b := p.batch(nil); b.Rows != 0 || len(b.Columns) != 0 {
+	if b := paramsBatch(&p, nil); b.Rows != 0 || len(b.Columns) != 0 {
 		t.Errorf("empty params: %d rows %d columns", b.Rows, len(b.Columns))
 	}
 	if err := p.Any(struct{}{}); err == nil {

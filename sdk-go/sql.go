@@ -57,8 +57,8 @@ func (c *SQLClient) QueryParams(sql string, resultTypes []abi.Type, p *Params) (
 		c.meta = append(c.meta, '"')
 	}
 	c.meta = append(c.meta, "]}"...)
-	b := p.batch(c.meta)
-	resp, err := c.call(abi.SQLOpQuery, "query", b)
+	c.req = appendParams(c.req, c.meta, p)
+	resp, err := c.callRaw(abi.SQLOpQuery, "query", c.req)
 	if err != nil {
 		return nil, err
 	}
@@ -149,20 +149,25 @@ func (c *SQLClient) execOp(op uint32, what, sql string, a *ExecArgs) (int64, err
 
 // call encodes the request, runs it through the host and decodes the response.
 func (c *SQLClient) call(op uint32, what string, b *abi.Batch) (*abi.Batch, error) {
+	var err error
+	if c.req, err = b.Encode(c.req[:0]); err != nil {
+		return nil, Errorf(abi.ErrBadArgument, "sql %q: encoding the %s request: %v", c.name, what, err)
+	}
+	return c.callRaw(op, what, c.req)
+}
+
+// callRaw runs an encoded request through the host and decodes the response.
+func (c *SQLClient) callRaw(op uint32, what string, req []byte) (*abi.Batch, error) {
 	h := host()
 	if c.handle < 0 || c.openedOn != any(h) {
-		hd, msg, st := h.CapOpen(abi.CapSQL, c.name, c.req[:0])
+		hd, msg, st := h.CapOpen(abi.CapSQL, c.name, nil)
 		if st != abi.StatusOK {
 			return nil, statusErr(st, fmt.Sprintf("opening sql capability %q", c.name), msg)
 		}
 		c.handle, c.openedOn = hd, any(h)
 	}
-	var err error
-	if c.req, err = b.Encode(c.req[:0]); err != nil {
-		return nil, Errorf(abi.ErrBadArgument, "sql %q: encoding the %s request: %v", c.name, what, err)
-	}
 	buf := takeCallBuffer()
-	out, st := h.CapCall(c.handle, op, c.req, buf[:0])
+	out, st := h.CapCall(c.handle, op, req, buf[:0])
 	keepCallBuffer(out)
 	if st != abi.StatusOK {
 		return nil, statusErr(st, fmt.Sprintf("sql %q: %s", c.name, what), out)
@@ -180,10 +185,7 @@ type Params struct {
 	kinds []abi.Type
 	spans []int32 // start offset in data of each parameter, plus a final end marker
 	data  []byte
-	offs  []byte
-	cols  []abi.Column
 	names []string
-	b     abi.Batch
 }
 
 // Reset drops all parameters.
@@ -259,46 +261,6 @@ func (p *Params) Any(v any) error {
 		return fmt.Errorf("unsupported parameter type %T", v)
 	}
 	return nil
-}
-
-// batch lays the parameters out as a one-row batch, one column per parameter.
-func (p *Params) batch(meta []byte) *abi.Batch {
-	n := len(p.kinds)
-	for len(p.names) < n {
-		p.names = append(p.names, paramName(len(p.names)))
-	}
-	p.offs = p.offs[:0]
-	for i := 0; i < n; i++ {
-		if t := p.kinds[i]; t == abi.TypeBytes || t == abi.TypeString {
-			p.offs = le32(p.offs, 0)
-			p.offs = le32(p.offs, uint32(p.spans[i+1]-p.spans[i]))
-		}
-	}
-	p.cols = p.cols[:0]
-	k := 0
-	for i := 0; i < n; i++ {
-		c := abi.Column{Name: p.names[i], Type: p.kinds[i]}
-		v := p.data[p.spans[i]:p.spans[i+1]]
-		switch c.Type {
-		case abi.TypeNull:
-			c.NullCount = 1
-		case abi.TypeBytes, abi.TypeString:
-			c.Offsets = p.offs[k : k+8]
-			k += 8
-			if len(v) > 0 {
-				c.Values = v
-			}
-		default:
-			c.Values = v
-		}
-		p.cols = append(p.cols, c)
-	}
-	rows := 0
-	if n > 0 {
-		rows = 1
-	}
-	p.b = abi.Batch{Rows: rows, Metadata: meta, Columns: p.cols}
-	return &p.b
 }
 
 var paramNames []string

@@ -194,65 +194,57 @@ func (s *SQLite) readView(ctx context.Context, project string, view *host.ReadVi
 	if err != nil {
 		return nil, err
 	}
-	feature := make(map[string]int, nf)
-	for f, n := range view.Features {
-		feature[n] = f
-	}
-	// Distinct keys, each with every request position holding it.
-	positions := make(map[string][]int, len(view.EntityKeys))
-	var distinct [][]byte
-	for k, key := range view.EntityKeys {
-		p, seen := positions[string(key)]
-		if !seen {
-			distinct = append(distinct, key)
-		}
-		positions[string(key)] = append(p, k)
-	}
-	for lo := 0; lo < len(distinct); lo += maxKeysPerQuery {
-		hi := min(lo+maxKeysPerQuery, len(distinct))
-		if err := s.query(ctx, name, view, distinct[lo:hi], feature, positions, out); err != nil {
+	for lo := 0; lo < len(view.EntityKeys); lo += maxKeysPerQuery {
+		hi := min(lo+maxKeysPerQuery, len(view.EntityKeys))
+		if err := s.query(ctx, name, view, lo, hi, out); err != nil {
 			return nil, fmt.Errorf("reading feature view %q from native sqlite: %w", view.Name, err)
 		}
 	}
 	return out, nil
 }
 
-func (s *SQLite) query(ctx context.Context, table string, view *host.ReadView, keys [][]byte,
-	feature map[string]int, positions map[string][]int, out []host.FeatureValue) error {
-	st, err := s.stmt(ctx, selectSQL(table, len(keys)))
+// query reads the keys [lo, hi) of view with the plugin's statement. Native code needs no
+// particular row order (each row carries its position), so it runs the unordered variant
+// and places rows by position.
+func (s *SQLite) query(ctx context.Context, table string, view *host.ReadView, lo, hi int, out []host.FeatureValue) error {
+	nf := len(view.Features)
+	st, err := s.stmt(ctx, selectSQL(table, hi-lo, nf, false))
 	if err != nil {
 		return err
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
+	args := make([]any, 0, hi-lo+nf)
+	for _, k := range view.EntityKeys[lo:hi] {
+		args = append(args, k)
+	}
+	for _, f := range view.Features {
+		args = append(args, f)
 	}
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	nf := len(view.Features)
 	var (
-		key, name sql.RawBytes
-		value     []byte
-		ts        any
+		pos   int64
+		value []byte
+		ts    any
 	)
+	base := lo * nf
 	for rows.Next() {
-		if err := rows.Scan(&key, &name, &value, &ts); err != nil {
+		if err := rows.Scan(&pos, &value, &ts); err != nil {
 			return err
 		}
-		f, ok := feature[string(name)]
-		if !ok || value == nil {
+		if pos < 0 || pos >= int64((hi-lo)*nf) {
+			return fmt.Errorf("query returned position %d, out of range", pos)
+		}
+		if value == nil {
 			continue
 		}
 		event, err := eventTime(ts)
 		if err != nil {
-			return fmt.Errorf("feature %q: %w", name, err)
+			return fmt.Errorf("feature %q: %w", view.Features[pos%int64(nf)], err)
 		}
-		for _, k := range positions[string(key)] {
-			out[k*nf+f] = host.FeatureValue{Value: value, EventTS: event, Status: abi.FieldPresent}
-		}
+		out[base+int(pos)] = host.FeatureValue{Value: value, EventTS: event, Status: abi.FieldPresent}
 	}
 	return rows.Err()
 }

@@ -2,6 +2,7 @@ package nativestore
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/larder-dev/larder/abi"
@@ -37,17 +38,27 @@ func upsertSQL(table string) string {
 		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
 }
 
-func selectSQL(table string, n int) string {
+func selectSQL(table string, n, nf int, ordered bool) string {
 	var b strings.Builder
-	b.WriteString("SELECT entity_key, feature_name, value, event_ts FROM ")
-	b.WriteString(quoteIdent(table))
-	b.WriteString(" WHERE entity_key IN (")
+	b.WriteString("WITH k(i, key) AS (VALUES ")
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteByte('?')
+		b.WriteString("(" + strconv.Itoa(i) + ",?)")
 	}
-	b.WriteString(") ORDER BY entity_key, feature_name")
+	b.WriteString("), f(j, name) AS (VALUES ")
+	for j := 0; j < nf; j++ {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(" + strconv.Itoa(j) + ",?)")
+	}
+	b.WriteString(") SELECT k.i * " + strconv.Itoa(nf) + " + f.j AS pos, t.value AS value, t.event_ts AS event_ts FROM k CROSS JOIN f LEFT JOIN ")
+	b.WriteString(quoteIdent(table))
+	b.WriteString(" AS t ON t.entity_key = k.key AND t.feature_name = f.name")
+	if ordered {
+		b.WriteString(" ORDER BY pos")
+	}
 	return b.String()
 }

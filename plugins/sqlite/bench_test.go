@@ -12,8 +12,10 @@ import (
 
 // BenchmarkOnlineRead reads 100 entities × 10 features of one view from a table of 10,000
 // entities: native is host/nativestore (plain Go, the same SQL), wasm is this plugin through
-// the host, sdk-native is the plugin's code run natively under sdktest (the guest logic
-// without the Wasm boundary). The wasm/native ratio is the plugin overhead.
+// the host with the default interruptible calls, wasm-trusted the same with
+// TrustedNoInterrupt (how a reviewed first-party plugin may run), sdk-native is the plugin's
+// code run natively under sdktest (the guest logic without the Wasm boundary). The
+// wasm/native ratio is the plugin overhead.
 func BenchmarkOnlineRead(b *testing.B) {
 	const (
 		entities = 10_000
@@ -69,6 +71,14 @@ func BenchmarkOnlineRead(b *testing.B) {
 				b.Skip("no Wasm module (-short)")
 			}
 			return sdktest.WasmOnlineStore(b, wasm, sdktest.Options{SQL: map[string]string{"online": path}})
+		}},
+		{"wasm-trusted", func(b *testing.B) host.OnlineStore {
+			wasm := wasmPath(b)
+			if wasm == "" {
+				b.Skip("no Wasm module (-short)")
+			}
+			return sdktest.WasmOnlineStore(b, wasm, sdktest.Options{SQL: map[string]string{"online": path},
+				Limits: host.Limits{TrustedNoInterrupt: true}})
 		}},
 		{"sdk-native", func(b *testing.B) host.OnlineStore {
 			return sdktest.NativeOnlineStore(b, sdktest.Options{SQL: map[string]string{"online": path}})

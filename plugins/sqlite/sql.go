@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/larder-dev/larder/abi"
@@ -40,21 +41,37 @@ func upsertSQL(table string) string {
 		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
 }
 
-// selectSQL is Feast's read of every stored feature of n entity keys, also ordered by
-// feature_name: the primary key index yields that order for free and it lets Read merge
-// instead of hash. event_ts comes back as UNIX_TIMESTAMP: the host converts integer seconds
-// (current Feast) and ISO text (older Feast) alike.
-func selectSQL(table string, n int) string {
+// selectSQL reads n entity keys × nf features with Feast's semantics (the stored row of each
+// (entity_key, feature_name), no timestamp filter) in the shape of a read response: the keys
+// and the feature names come in as numbered VALUES lists, and their cross product is LEFT
+// JOINed to the table on its primary key, so there is exactly one row per (key, feature),
+// NULL where nothing is stored. pos = key position × nf + feature position lets the caller
+// check the order; ordered adds ORDER BY pos (SQLite's plan already yields that order, so
+// the plain variant skips the sort). event_ts comes back as UNIX_TIMESTAMP: the host
+// converts integer seconds (current Feast) and ISO text (older Feast) alike.
+//
+// Parameters: the n keys (BLOB), then the nf feature names (TEXT).
+func selectSQL(table string, n, nf int, ordered bool) string {
 	var b strings.Builder
-	b.WriteString("SELECT entity_key, feature_name, value, event_ts FROM ")
-	b.WriteString(quoteIdent(table))
-	b.WriteString(" WHERE entity_key IN (")
+	b.WriteString("WITH k(i, key) AS (VALUES ")
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteByte('?')
+		b.WriteString("(" + strconv.Itoa(i) + ",?)")
 	}
-	b.WriteString(") ORDER BY entity_key, feature_name")
+	b.WriteString("), f(j, name) AS (VALUES ")
+	for j := 0; j < nf; j++ {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(" + strconv.Itoa(j) + ",?)")
+	}
+	b.WriteString(") SELECT k.i * " + strconv.Itoa(nf) + " + f.j AS pos, t.value AS value, t.event_ts AS event_ts FROM k CROSS JOIN f LEFT JOIN ")
+	b.WriteString(quoteIdent(table))
+	b.WriteString(" AS t ON t.entity_key = k.key AND t.feature_name = f.name")
+	if ordered {
+		b.WriteString(" ORDER BY pos")
+	}
 	return b.String()
 }

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bytes"
+	"encoding/binary"
 	"encoding/json"
-	"slices"
 	"strings"
 
 	"github.com/larder-dev/larder/abi"
@@ -14,14 +13,15 @@ import (
 const maxKeysPerQuery = 1000
 
 // Result columns of the read query, in order.
-var readTypes = []abi.Type{abi.TypeBytes, abi.TypeBytes, abi.TypeBytes, abi.TypeUnixTimestamp}
+var readTypes = []abi.Type{abi.TypeInt64, abi.TypeBytes, abi.TypeUnixTimestamp}
 
 const (
-	colKey = iota
-	colFeature
+	colPos = iota
 	colValue
 	colEventTS
 )
+
+var le = binary.LittleEndian
 
 // store is one plugin instance. Its slices are scratch space reused across calls so a read
 // allocates (almost) nothing in steady state.
@@ -31,15 +31,12 @@ type store struct {
 	params  sdk.Params
 	args    *sdk.ExecArgs
 	sqlText map[sqlKey]string
-
-	rows  []int32 // request rows of the view being read, sorted by entity key
-	runs  []int32 // start index in rows of each distinct entity key, plus an end marker
-	feats []int32 // feature indexes of the view, sorted by name
 }
 
 type sqlKey struct {
-	table string
-	n     int
+	table   string
+	n, nf   int
+	ordered bool
 }
 
 func newStore(db *sdk.SQLClient) *store {
@@ -150,152 +147,87 @@ func (s *store) Write(b *sdk.WriteBatch) error {
 	return nil
 }
 
-// Read runs one query per feature view (per maxKeysPerQuery keys) and maps result rows
-// back to request rows. Results arrive ordered by (entity_key, feature_name), and the
-// request's keys and the view's features are sorted the same way (memcmp, SQLite's BINARY
-// collation), so matching is a merge with a binary-search fallback: no hashing and no
-// allocation per row.
+// Read answers run by run (a run is consecutive request rows of one view; a host sends
+// one per view), with one query per run (per maxKeysPerQuery keys). The query returns
+// exactly one row per (key, requested feature) in response order (see selectSQL), so its
+// value and event_ts columns become the response as they are, with no per-row work here:
+// per-row work is what costs in a Go Wasm guest.
 func (s *store) Read(b *sdk.ReadBatch, resp *sdk.ReadResponse) error {
-	for v := range b.Views {
-		if err := s.readView(b, resp, v); err != nil {
+	for _, run := range b.Runs() {
+		view := &b.Views[run.View]
+		nf := len(view.Features)
+		if nf == 0 {
+			continue
+		}
+		name, err := tableName(b.Project, view.Name)
+		if err != nil {
 			return err
 		}
+		for lo := run.Start; lo < run.End; lo += maxKeysPerQuery {
+			hi := min(lo+maxKeysPerQuery, run.End)
+			res, err := s.query(b, view, name, lo, hi)
+			if err != nil {
+				return sdk.Errorf(err, "reading feature view %q from sqlite: %w", view.Name, err)
+			}
+			if err := resp.Append(res.Rows, &res.Columns[colValue], &res.Columns[colEventTS]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-func (s *store) readView(b *sdk.ReadBatch, resp *sdk.ReadResponse, v int) error {
-	view := &b.Views[v]
-	s.rows = s.rows[:0]
-	for i := 0; i < b.Len(); i++ {
-		if b.View(i) == v {
-			s.rows = append(s.rows, int32(i))
-		}
+// query reads request rows [lo, hi) of view. SQLite returns the rows of the unordered
+// query in response order (its plan scans the key list, then the feature list); the
+// position column proves it, and if a future plan ever disagrees, the ORDER BY variant
+// is run instead.
+func (s *store) query(b *sdk.ReadBatch, view *sdk.ReadView, table string, lo, hi int) (*abi.Batch, error) {
+	s.params.Reset()
+	for r := lo; r < hi; r++ {
+		s.params.Bytes(b.EntityKey(r))
 	}
-	if len(s.rows) == 0 || len(view.Features) == 0 {
-		return nil
+	for _, f := range view.Features {
+		s.params.String(f)
 	}
-	name, err := tableName(b.Project, view.Name)
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(s.rows, func(x, y int32) int { return bytes.Compare(b.EntityKey(int(x)), b.EntityKey(int(y))) })
-	s.runs = s.runs[:0]
-	for i, r := range s.rows {
-		if i == 0 || !bytes.Equal(b.EntityKey(int(r)), b.EntityKey(int(s.rows[i-1]))) {
-			s.runs = append(s.runs, int32(i))
-		}
-	}
-	nruns := len(s.runs)
-	s.runs = append(s.runs, int32(len(s.rows)))
-
-	s.feats = s.feats[:0]
-	for f := range view.Features {
-		s.feats = append(s.feats, int32(f))
-	}
-	slices.SortFunc(s.feats, func(x, y int32) int { return strings.Compare(view.Features[x], view.Features[y]) })
-
-	for lo := 0; lo < nruns; lo += maxKeysPerQuery {
-		hi := min(lo+maxKeysPerQuery, nruns)
-		s.params.Reset()
-		for r := lo; r < hi; r++ {
-			s.params.Bytes(b.EntityKey(int(s.rows[s.runs[r]])))
-		}
-		res, err := s.db.QueryParams(s.selectSQL(name, hi-lo), readTypes, &s.params)
+	want := (hi - lo) * len(view.Features)
+	for _, ordered := range []bool{false, true} {
+		res, err := s.db.QueryParams(s.selectSQL(table, hi-lo, len(view.Features), ordered), readTypes, &s.params)
 		if err != nil {
-			return sdk.Errorf(err, "reading feature view %q from sqlite: %w", view.Name, err)
+			return nil, err
 		}
-		s.collect(b, resp, view, res, lo, hi)
+		if inOrder(res, want) {
+			return res, nil
+		}
 	}
-	return nil
+	return nil, sdk.Errorf(abi.ErrInternal, "query over %d keys returned rows out of order or not %d of them", hi-lo, want)
 }
 
-// collect records the rows of one query result, whose keys are the runs [lo, hi).
-func (s *store) collect(b *sdk.ReadBatch, resp *sdk.ReadResponse, view *sdk.ReadView, res *abi.Batch, lo, hi int) {
-	keys, feats, vals := &res.Columns[colKey], &res.Columns[colFeature], &res.Columns[colValue]
-	events := &res.Columns[colEventTS]
-	run, f := -1, 0
-	var runKey []byte
-	for i := 0; i < res.Rows; i++ {
-		if keys.IsNull(i) || feats.IsNull(i) || vals.IsNull(i) {
-			continue // a row without a value is not a stored feature value
-		}
-		if k := keys.Bytes(i); run < 0 || !bytes.Equal(k, runKey) {
-			run = s.findRun(b, k, run+1, lo, hi)
-			if run < 0 {
-				continue
-			}
-			runKey, f = k, 0
-		}
-		name := feats.Bytes(i)
-		if f >= len(s.feats) || view.Features[s.feats[f]] != string(name) {
-			p := s.findFeature(view, name)
-			if p < 0 {
-				continue // a feature of the view that was not requested
-			}
-			f = p
-		}
-		var ts int64 // a value stored without a timestamp is reported at the epoch
-		if !events.IsNull(i) {
-			ts = events.Timestamp(i)
-		}
-		fi := int(s.feats[f])
-		val := vals.Bytes(i)
-		for r := s.runs[run]; r < s.runs[run+1]; r++ {
-			resp.Set(int(s.rows[r]), fi, val, ts)
-		}
-		f++
+// inOrder reports whether res has want rows whose positions are 0, 1, 2, ...
+func inOrder(res *abi.Batch, want int) bool {
+	pos := &res.Columns[colPos]
+	if res.Rows != want || pos.NullCount > 0 || len(pos.Values) < 8*want {
+		return false
 	}
+	v := pos.Values
+	for i := 0; i < want; i++ {
+		if le.Uint64(v[i*8:]) != uint64(i) {
+			return false
+		}
+	}
+	return true
 }
 
-// findRun returns the run in [lo, hi) whose key is k, trying guess first; -1 if none.
-func (s *store) findRun(b *sdk.ReadBatch, k []byte, guess, lo, hi int) int {
-	keyOf := func(run int) []byte { return b.EntityKey(int(s.rows[s.runs[run]])) }
-	if guess >= lo && guess < hi && bytes.Equal(keyOf(guess), k) {
-		return guess
-	}
-	i, j := lo, hi
-	for i < j {
-		m := int(uint(i+j) >> 1)
-		if bytes.Compare(keyOf(m), k) < 0 {
-			i = m + 1
-		} else {
-			j = m
-		}
-	}
-	if i < hi && bytes.Equal(keyOf(i), k) {
-		return i
-	}
-	return -1
-}
-
-// findFeature returns the position in s.feats of the feature called name, or -1.
-func (s *store) findFeature(view *sdk.ReadView, name []byte) int {
-	i, j := 0, len(s.feats)
-	for i < j {
-		m := int(uint(i+j) >> 1)
-		if view.Features[s.feats[m]] < string(name) {
-			i = m + 1
-		} else {
-			j = m
-		}
-	}
-	if i < len(s.feats) && view.Features[s.feats[i]] == string(name) {
-		return i
-	}
-	return -1
-}
-
-// selectSQL returns the read query for n keys, cached: the same few shapes repeat.
-func (s *store) selectSQL(table string, n int) string {
-	k := sqlKey{table, n}
+// selectSQL returns the read query for n keys and nf features, cached: the same few shapes
+// repeat.
+func (s *store) selectSQL(table string, n, nf int, ordered bool) string {
+	k := sqlKey{table, n, nf, ordered}
 	if q, ok := s.sqlText[k]; ok {
 		return q
 	}
 	if len(s.sqlText) > 256 {
 		clear(s.sqlText)
 	}
-	q := selectSQL(table, n)
+	q := selectSQL(table, n, nf, ordered)
 	s.sqlText[k] = q
 	return q
 }

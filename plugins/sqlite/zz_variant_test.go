@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/larder-dev/larder/host"
+	"github.com/larder-dev/larder/host/nativestore"
+	"github.com/larder-dev/larder/sdk-go/sdktest"
+)
+
+// BenchmarkOnlineRead reads 100 entities × 10 features of one view from a table of 10,000
+// entities: native is host/nativestore (plain Go, the same SQL), wasm is this plugin through
+// the host with the default interruptible calls, wasm-trusted the same with
+// TrustedNoInterrupt (how a reviewed first-party plugin may run), sdk-native is the plugin's
+// code run natively under sdktest (the guest logic without the Wasm boundary). The
+// wasm/native ratio is the plugin overhead.
+func BenchmarkVariant(b *testing.B) {
+	const (
+		entities = 10_000
+		batch    = 100
+		nfeat    = 10
+	)
+	path := filepath.Join(b.TempDir(), "online.db")
+	feats := make([]string, nfeat)
+	for f := range feats {
+		feats[f] = fmt.Sprintf("feature_%02d", f)
+	}
+	seed, err := nativestore.NewSQLite(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := seed.Update(ctx, host.UpdateRequest{Project: project, TablesToKeep: []host.Table{table("driver_stats", feats...)}}); err != nil {
+		b.Fatal(err)
+	}
+	rows := make([]host.WriteRow, entities)
+	for i := range rows {
+		vals := make([][]byte, nfeat)
+		for f := range vals {
+			vals[f] = []byte(fmt.Sprintf("\x11value-%d-%d", i, f)) // about the size of a serialized double Value
+		}
+		rows[i] = host.WriteRow{EntityKey: benchKeyX(i), EventTS: t0, Values: vals}
+	}
+	if err := seed.Write(ctx, host.WriteRequest{Project: project, View: "driver_stats", Features: feats, Rows: rows}); err != nil {
+		b.Fatal(err)
+	}
+	seed.Close(ctx)
+
+	keys := make([][]byte, batch)
+	for i := range keys {
+		keys[i] = benchKeyX((i * 97) % entities)
+	}
+	req := host.ReadRequest{Project: project, Views: []host.ReadView{{Name: "driver_stats", Features: feats, EntityKeys: keys}}}
+
+	stores := []struct {
+		name string
+		open func(b *testing.B) host.OnlineStore
+	}{
+		{"native", func(b *testing.B) host.OnlineStore {
+			s, err := nativestore.NewSQLite(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close(ctx) })
+			return s
+		}},
+		{"wasm", func(b *testing.B) host.OnlineStore {
+			wasm := wasmPath(b)
+			if wasm == "" {
+				b.Skip("no Wasm module (-short)")
+			}
+			return sdktest.WasmOnlineStore(b, wasm, sdktest.Options{SQL: map[string]string{"online": path}})
+		}},
+		{"wasm-trusted", func(b *testing.B) host.OnlineStore {
+			wasm := wasmPath(b)
+			if wasm == "" {
+				b.Skip("no Wasm module (-short)")
+			}
+			return sdktest.WasmOnlineStore(b, wasm, sdktest.Options{SQL: map[string]string{"online": path},
+				Limits: host.Limits{TrustedNoInterrupt: true}})
+		}},
+		{"sdk-native", func(b *testing.B) host.OnlineStore {
+			return sdktest.NativeOnlineStore(b, sdktest.Options{SQL: map[string]string{"online": path}})
+		}},
+	}
+	for _, s := range stores {
+		b.Run(s.name, func(b *testing.B) {
+			store := s.open(b)
+			res, err := store.Read(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if false {
+				_ = res
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := store.Read(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchKey is shaped like a Feast v3 entity key with one int64 join key.
+func benchKeyX(i int) []byte {
+	k := []byte{1, 0, 0, 0, 2, 0, 0, 0, 9, 0, 0, 0, 'd', 'r', 'i', 'v', 'e', 'r', '_', 'i', 'd', 4, 0, 0, 0, 8, 0, 0, 0}
+	for s := 0; s < 64; s += 8 {
+		k = append(k, byte(uint64(i)>>s))
+	}
+	return k
+}

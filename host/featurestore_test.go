@@ -555,3 +555,33 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("health after apply: %v", err)
 	}
 }
+
+// failingStore fails every write.
+type failingStore struct{ OnlineStore }
+
+func (failingStore) Write(context.Context, WriteRequest) error { return errors.New("disk full") }
+
+// A materialization that fails to write reports the store's error and records no
+// interval, so the next incremental run retries the same window.
+func TestMaterializeWriteFailure(t *testing.T) {
+	ctx := context.Background()
+	tr := newTestRepo(t)
+	if _, err := tr.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tr.fs.onlineStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.fs.online = failingStore{st}
+	err = tr.fs.MaterializeIncremental(ctx, MaterializeIncrementalRequest{End: dataEnd.Add(time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "driver_hourly_stats") {
+		t.Fatalf("err = %v, want the store's error naming the view", err)
+	}
+	reg, _ := tr.fs.Registry(ctx)
+	for _, fv := range reg.FeatureViews {
+		if len(fv.Meta.MaterializationIntervals) != 0 {
+			t.Fatalf("%s recorded an interval despite the failure", fv.Spec.Name)
+		}
+	}
+}

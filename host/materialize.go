@@ -123,29 +123,75 @@ func (fs *FeatureStore) materialize(ctx context.Context, views []*matView, windo
 	return nil
 }
 
-// materializeView streams the view's pull-latest result into the online store, one write
-// per batch, and returns the number of rows written.
+// materializeView streams the view's pull-latest result into the online store and
+// returns the number of rows written. Converting a batch (Feast Values, entity keys) and
+// writing the previous one overlap: the engine's callback converts into one of two
+// buffers while a second goroutine writes the other, so neither waits for the other.
 func (fs *FeatureStore) materializeView(ctx context.Context, online OnlineStore, offline OfflineStore, v *matView, w window, p *progress) (int64, error) {
-	rw, err := newRowWriter(v, fs.cfg.Project, fs.keyVersion())
-	if err != nil {
-		return 0, err
+	const buffers = 2
+	free := make(chan *rowWriter, buffers)
+	for i := 0; i < buffers; i++ {
+		rw, err := newRowWriter(v, fs.cfg.Project, fs.keyVersion())
+		if err != nil {
+			return 0, err
+		}
+		free <- rw
 	}
+	type job struct {
+		req   WriteRequest
+		rw    *rowWriter
+		total int64
+	}
+	jobs := make(chan job)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	start := time.Now()
-	var written int64
 	p.start()
+
+	var written int64
+	writerDone := make(chan error, 1)
+	go func() {
+		var err error
+		for j := range jobs {
+			if err == nil {
+				if err = online.Write(ctx, j.req); err != nil {
+					err = fmt.Errorf("writing %d rows to the online store: %w", len(j.req.Rows), err)
+					cancel(err) // stops the engine too
+				} else {
+					written += int64(len(j.req.Rows))
+					p.update(written, j.total, time.Since(start))
+				}
+			}
+			free <- j.rw
+		}
+		writerDone <- err
+	}()
+
 	opts := offlineengine.Options{BatchSize: materializeBatchRows, CountRows: p.tty}
-	_, _, err = pullLatest(ctx, offline, v.pullRequest(fs.cfg.Project, w.start, w.end), opts, func(b *offlineengine.Batch) error {
+	_, _, err := pullLatest(ctx, offline, v.pullRequest(fs.cfg.Project, w.start, w.end), opts, func(b *offlineengine.Batch) error {
+		var rw *rowWriter
+		select {
+		case rw = <-free:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 		req, err := rw.request(b)
 		if err != nil {
+			free <- rw
 			return err
 		}
-		if err := online.Write(ctx, req); err != nil {
-			return fmt.Errorf("writing %d rows to the online store: %w", len(req.Rows), err)
+		select {
+		case jobs <- job{req, rw, b.Total}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		written += int64(len(req.Rows))
-		p.update(written, b.Total, time.Since(start))
-		return nil
 	})
+	close(jobs)
+	werr := <-writerDone
+	if werr != nil {
+		return written, werr // the root cause; err is then its echo from the engine
+	}
 	if err != nil {
 		return written, err
 	}

@@ -125,8 +125,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.e,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Bounds how long a client may take to send a body (MaxBodyBytes bounds its
+		// size). No write timeout: a synchronous /materialize may run for minutes.
+		ReadTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,40 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve returned %v after its context ended", err)
+	}
+}
+
+// TestConcurrentRequests runs reads, pushes and metric scrapes from several goroutines
+// against one server (run it with -race).
+func TestConcurrentRequests(t *testing.T) {
+	h := quickstartServer(t).Handler()
+	const workers, each = 6, 15
+	errs := make(chan string, workers*each)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < each; i++ {
+				var r result
+				switch i % 3 {
+				case 0:
+					r = do(h, "POST", "/get-online-features", `{"entities": {"driver_id": [1001, 1002, 9999]}, "features": ["driver_hourly_stats:conv_rate", "driver_profile:name", "global_stats:active_drivers"]}`)
+				case 1:
+					r = do(h, "POST", "/push", `{"push_source_name": "driver_stats_push_source", "df": {"driver_id": [`+strconv.Itoa(5000+w)+`], "event_timestamp": ["2025-01-14T00:00:00Z"], "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [`+strconv.Itoa(i)+`]}}`)
+				default:
+					r = do(h, "GET", "/metrics", "")
+				}
+				if r.status != 200 {
+					errs <- string(r.body)
+				}
+			}
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

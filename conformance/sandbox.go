@@ -26,6 +26,16 @@ type Fixture struct {
 	Description string `json:"description"`
 	// Config is the fixture's larder_init object; nil = {}.
 	Config json.RawMessage `json:"config,omitempty"`
+	// DeadlineMS overrides SandboxOptions.CallDeadline for a fixture whose fault needs
+	// more time to arrive (a Wasm stack overflow costs ~170 MB of machine stack first).
+	DeadlineMS int `json:"deadline_ms,omitempty"`
+}
+
+func (f Fixture) deadline(def time.Duration) time.Duration {
+	if f.DeadlineMS > 0 {
+		return time.Duration(f.DeadlineMS) * time.Millisecond
+	}
+	return def
 }
 
 func (f Fixture) file() string {
@@ -71,13 +81,14 @@ type SandboxOptions struct {
 	FixtureDir string
 	// Fixtures to run; nil = the embedded table (cases/sandbox.json).
 	Fixtures []Fixture
-	// Load loads a hostile module (with its larder_init config) under the limits in
-	// CallDeadline; nil = LoadFixture.
-	Load func(ctx context.Context, path string, config json.RawMessage) (host.OnlineStore, error)
+	// Load loads a hostile module (with its larder_init config) with every call bounded
+	// by deadline; nil = LoadFixture.
+	Load func(ctx context.Context, path string, config json.RawMessage, deadline time.Duration) (host.OnlineStore, error)
 	// Healthy is a well-behaved store in the same process; it is probed before and after
 	// every hostile call and must keep serving. Open is called once with a temp dir.
 	Healthy Target
-	// CallDeadline is the per-call deadline Load configures (default 250ms): a call may
+	// CallDeadline is the per-call deadline Load configures (default 500ms; a fixture may
+	// override it with deadline_ms): a call may
 	// not return later than CallDeadline + Slack.
 	CallDeadline time.Duration
 	// Slack is the allowed lateness past the deadline (default 50ms).
@@ -100,10 +111,7 @@ func (o *SandboxOptions) defaults() {
 		o.SoakCallers = 8
 	}
 	if o.Load == nil {
-		deadline := o.CallDeadline
-		o.Load = func(ctx context.Context, path string, config json.RawMessage) (host.OnlineStore, error) {
-			return LoadFixture(ctx, path, config, deadline)
-		}
+		o.Load = LoadFixture
 	}
 }
 
@@ -212,7 +220,8 @@ func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) (res CaseResu
 			return fail("before loading %s: %v", fx.Name, err)
 		}
 	}
-	store, err := sr.opts.Load(ctx, path, fx.Config)
+	deadline := fx.deadline(sr.opts.CallDeadline)
+	store, err := sr.opts.Load(ctx, path, fx.Config, deadline)
 	if err != nil {
 		res.Class = faultClass(err)
 		if res.Class != fx.Expect {
@@ -229,8 +238,9 @@ func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) (res CaseResu
 		for _, op := range hostileOps {
 			c := doOp(ctx, store, op)
 			trail = append(trail, fmt.Sprintf("%s→%s", op, orOK(c.class)))
-			if over := c.elapsed - sr.opts.CallDeadline; over > sr.opts.Slack {
-				return fail("%s took %s, more than the %s deadline + %s", op, c.elapsed.Round(time.Millisecond), sr.opts.CallDeadline, sr.opts.Slack)
+			if over := c.elapsed - deadline; over > sr.opts.Slack {
+				res.Class = c.class
+				return fail("%s: %s took %s, more than the %s deadline + %s", strings.Join(trail, ", "), op, c.elapsed.Round(time.Millisecond), deadline, sr.opts.Slack)
 			}
 			if sr.probe != nil {
 				if err := sr.probe.check(ctx); err != nil {
@@ -256,8 +266,8 @@ func (sr *sandboxRun) fixtureCase(ctx context.Context, fx Fixture) (res CaseResu
 			if c.class != fx.Expect && c.class != "unhealthy" {
 				return fail("repeat %d of %s gave %s, want %s again (or unhealthy): %v", i+1, first.op, orNone(c.class), fx.Expect, c.err)
 			}
-			if over := c.elapsed - sr.opts.CallDeadline; over > sr.opts.Slack {
-				return fail("repeat %d of %s took %s, more than the %s deadline + %s", i+1, first.op, c.elapsed.Round(time.Millisecond), sr.opts.CallDeadline, sr.opts.Slack)
+			if over := c.elapsed - deadline; over > sr.opts.Slack {
+				return fail("repeat %d of %s took %s, more than the %s deadline + %s", i+1, first.op, c.elapsed.Round(time.Millisecond), deadline, sr.opts.Slack)
 			}
 		}
 		res.Message = strings.Join(trail, ", ") + ": " + firstLine(first.err.Error())
@@ -345,16 +355,17 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 	start := time.Now()
 
 	type target struct {
-		fx    Fixture
-		store host.OnlineStore
-		op    string // the op that faults (found by the fixture case)
+		fx       Fixture
+		store    host.OnlineStore
+		op       string // the op that faults
+		deadline time.Duration
 	}
 	var targets []target
 	for _, fx := range fixtures {
 		if loadTime(fx.Expect) {
 			continue
 		}
-		s, err := o.Load(ctx, filepath.Join(o.FixtureDir, fx.file()), fx.Config)
+		s, err := o.Load(ctx, filepath.Join(o.FixtureDir, fx.file()), fx.Config, fx.deadline(o.CallDeadline))
 		if err != nil {
 			problem("loading %s for the soak: %v", fx.Name, err)
 			continue
@@ -371,7 +382,7 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 			s.Close(ctx)
 			continue
 		}
-		targets = append(targets, target{fx: fx, store: s, op: op})
+		targets = append(targets, target{fx: fx, store: s, op: op, deadline: fx.deadline(o.CallDeadline)})
 	}
 	var (
 		calls, healthy atomic.Int64
@@ -399,11 +410,11 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 					worst = fmt.Sprintf("%s %s → %s after %s", tg.fx.Name, tg.op, orOK(c.class), c.elapsed.Round(100*time.Microsecond))
 					worstMu.Unlock()
 				}
-				over := c.elapsed - o.CallDeadline
+				over := c.elapsed - tg.deadline
 				storeMax(&maxOver, int64(over))
 				elapsed[w] = append(elapsed[w], c.elapsed)
 				if over > o.Slack {
-					problem("%s %s took %s (deadline %s + %s)", tg.fx.Name, tg.op, c.elapsed.Round(time.Millisecond), o.CallDeadline, o.Slack)
+					problem("%s %s took %s (deadline %s + %s)", tg.fx.Name, tg.op, c.elapsed.Round(time.Millisecond), tg.deadline, o.Slack)
 				}
 				// Under eight CPU-hungry callers a bomb may run out of time before it
 				// runs out of memory: deadline is then the right answer too. Class

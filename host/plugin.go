@@ -44,10 +44,15 @@ type Limits struct {
 	MaxOutputBytes int           // result and capability response size [64 MiB]
 	MaxLogBytes    int           // plugin log bytes kept per call [64 KiB]
 	MaxModuleBytes int           // module file size [32 MiB]
-	// TrustedNoInterrupt turns off wazero's per-loop deadline checks for a reviewed
-	// first-party plugin: faster loops, but a guest that never returns can then not be
-	// stopped. See RATIONALE.md, "Why are plugin calls interruptible by default?".
+	// TrustedNoInterrupt turns off the per-loop deadline checks for a reviewed
+	// first-party plugin: a guest that never returns can then not be stopped. See
+	// RATIONALE.md, "Why are plugin loops instrumented instead of using
+	// WithCloseOnContextDone?".
 	TrustedNoInterrupt bool
+	// ForceCloseOnContextDone stops calls with wazero's WithCloseOnContextDone even
+	// when the module's loops could be instrumented (for comparison and as an escape
+	// hatch).
+	ForceCloseOnContextDone bool
 }
 
 // PoolConfig bounds the instances of a plugin; each serves one call at a time.
@@ -134,6 +139,10 @@ type PluginInfo struct {
 	Exports       []string
 	MemoryBytes   uint64
 	Interruptible bool
+	// InterruptMode is how a call is stopped at its deadline: "loop_flag" (loops check
+	// a flag the host sets), "close_on_context_done" (wazero's own mechanism, for
+	// modules the instrumentation cannot handle) or "none" (TrustedNoInterrupt).
+	InterruptMode string
 	// Ungranted lists requested capabilities that no grant binds; calls using them
 	// will be refused with PERMISSION_DENIED.
 	Ungranted []CapabilityRequest
@@ -189,8 +198,8 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, kind string) (*Plugin, er
 		MemoryBytes: cfg.Limits.MemoryBytes, CallTimeout: cfg.Limits.CallTimeout,
 		ApplyTimeout: cfg.Limits.ApplyTimeout, MaxOutputBytes: cfg.Limits.MaxOutputBytes,
 		MaxLogBytes: cfg.Limits.MaxLogBytes, MaxModuleBytes: cfg.Limits.MaxModuleBytes,
-		DisableInterrupt: cfg.Limits.TrustedNoInterrupt,
-		PoolMin:          cfg.Pool.Min, PoolMax: cfg.Pool.Max, RecycleAfterCalls: cfg.Pool.RecycleAfterCalls,
+		Interrupt: interruptMode(cfg.Limits),
+		PoolMin:   cfg.Pool.Min, PoolMax: cfg.Pool.Max, RecycleAfterCalls: cfg.Pool.RecycleAfterCalls,
 		BreakerFaults: cfg.Breaker.Faults, BreakerWindow: cfg.Breaker.Window, BreakerCooldown: cfg.Breaker.Cooldown,
 		CacheDir: cacheDir, Grants: grants, Logger: cfg.Logger,
 	}
@@ -202,6 +211,16 @@ func loadPlugin(ctx context.Context, cfg PluginConfig, kind string) (*Plugin, er
 	p := &Plugin{cfg: cfg, w: w}
 	p.info = infoOf(cfg, w, grants)
 	return p, nil
+}
+
+func interruptMode(l Limits) wasm.InterruptMode {
+	switch {
+	case l.TrustedNoInterrupt:
+		return wasm.InterruptNone
+	case l.ForceCloseOnContextDone:
+		return wasm.InterruptCloseOnDone
+	}
+	return wasm.InterruptAuto
 }
 
 func buildGrants(cfg PluginConfig) (*caps.Set, error) {
@@ -247,7 +266,8 @@ func infoOf(cfg PluginConfig, w *wasm.Plugin, grants *caps.Set) PluginInfo {
 	m := wi.Manifest
 	inf := PluginInfo{
 		Path: cfg.Path, SHA256: wi.Digest, ABIVersion: fmt.Sprintf("%d.%d", wi.ABIMajor, wi.ABIMinor),
-		Exports: wi.Exports, MemoryBytes: wi.MemoryCap, Interruptible: wi.Interrupts,
+		Exports: wi.Exports, MemoryBytes: wi.MemoryCap,
+		Interruptible: wi.Interrupt != wasm.InterruptNone, InterruptMode: wi.Interrupt.String(),
 		Manifest: Manifest{ID: m.ID, Kind: m.Kind, Version: m.Version, SDK: m.SDK,
 			ConfigSchema: m.ConfigSchema, Features: m.Features, Raw: m.Raw},
 	}

@@ -21,14 +21,15 @@ import (
 //
 // LARDER_SOAK_SECONDS sets the duration (default 2) and makes it a deliberate soak run
 // with the strict slack of 50 ms. The default quick run, which shares the machine with
-// the rest of the test suite, allows 1 s: enough to catch a call that is not cut off
-// at its deadline, not so tight that scheduling delays on a loaded machine fail it.
+// the rest of the test suite, allows 5 s: enough to catch a call that is not cut off
+// at its deadline, not so tight that scheduling delays on a loaded machine fail it (on
+// a 2-core machine at load 18, stopping a call took up to 1.5 s).
 // LARDER_SOAK_SLACK_MS overrides the slack.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test skipped in -short mode")
 	}
-	dur, slack := 2*time.Second, time.Second
+	dur, slack := 2*time.Second, 5*time.Second
 	if s := os.Getenv("LARDER_SOAK_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {

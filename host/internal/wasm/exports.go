@@ -23,6 +23,7 @@ const (
 	ExpOnlineWrite
 	ExpOnlineRead
 	ExpOfflinePlanPullLatest
+	ExpTransform
 	numExports
 )
 
@@ -86,6 +87,8 @@ var exportTable = [numExports]struct {
 	ExpOnlineRead:     {abi.ExportOnlineRead, sigPtrLenStatus},
 	// Offline store kind (spec §9).
 	ExpOfflinePlanPullLatest: {abi.ExportOfflinePlanPullLatest, sigPtrLenStatus},
+	// Transformation kind (spec §10).
+	ExpTransform: {abi.ExportTransform, sigPtrLenStatus},
 }
 
 // Name returns the export's name in the module.
@@ -95,8 +98,9 @@ func (e Export) Name() string { return exportTable[e].name }
 var (
 	commonExports = []Export{ExpAlloc, ExpFree, ExpDescribe, ExpInit, ExpLastError}
 	kindExports   = map[string][]Export{
-		abi.KindOnlineStore:  {ExpResult, ExpOnlineUpdate, ExpOnlineTeardown, ExpOnlineWrite, ExpOnlineRead},
-		abi.KindOfflineStore: {ExpResult, ExpOfflinePlanPullLatest},
+		abi.KindOnlineStore:    {ExpResult, ExpOnlineUpdate, ExpOnlineTeardown, ExpOnlineWrite, ExpOnlineRead},
+		abi.KindOfflineStore:   {ExpResult, ExpOfflinePlanPullLatest},
+		abi.KindTransformation: {ExpResult, ExpTransform},
 	}
 )
 

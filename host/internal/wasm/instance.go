@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host/internal/caps"
@@ -22,6 +23,12 @@ type instance struct {
 	mem   api.Memory
 	fns   [numExports]api.Function
 	stack []uint64
+	flag  api.MutableGlobal // the interrupt flag of an instrumented module, else nil
+	timer *time.Timer       // sets flag at the deadline of the current call
+
+	// interrupted is set when the deadline fired during a call: the flag may be set,
+	// so the instance must not serve again.
+	interrupted bool
 
 	// Per-call state read by host functions.
 	phase   caps.Phase
@@ -68,6 +75,9 @@ func (in *instance) begin(ctx context.Context, phase caps.Phase) context.Context
 }
 
 func (in *instance) close() {
+	if in.timer != nil {
+		in.timer.Stop()
+	}
 	if in.mod != nil {
 		_ = in.mod.Close(context.Background())
 	}
@@ -101,9 +111,9 @@ func (in *instance) callFault(ctx context.Context, export string, err error) err
 			detail = fmt.Sprintf("guest exited with code %d", exit.ExitCode())
 		}
 	} else if cerr := ctx.Err(); cerr != nil {
-		kind = fault.ErrDeadline
+		kind, detail = fault.ErrDeadline, "stopped after "+in.p.timeoutFor(in.phase).String()
 		if cerr == context.Canceled {
-			kind = fault.ErrCanceled
+			kind, detail = fault.ErrCanceled, "stopped because the caller canceled"
 		}
 	}
 	if kind == fault.ErrTrap && in.outOfMemory() {
@@ -137,20 +147,54 @@ func (in *instance) memSize() uint32 {
 	return in.mem.Size()
 }
 
+// run runs fn, one guest interaction of the given phase, with the instance armed: if
+// ctx ends before fn returns, the interrupt flag is set and the guest traps at its
+// next loop iteration. Logs are flushed afterwards.
+func (in *instance) run(ctx context.Context, phase caps.Phase, export string, fn func(context.Context) error) error {
+	cctx := in.begin(ctx, phase)
+	armed := false
+	if in.flag != nil {
+		// One timer per instance, re-armed per call: no allocation. It fires at the
+		// deadline; a caller's cancellation without a deadline is not seen by a guest
+		// that is busy in a loop (the host always sets a deadline).
+		if d, ok := ctx.Deadline(); ok {
+			if in.timer == nil {
+				flag := in.flag
+				in.timer = time.AfterFunc(time.Until(d), func() { flag.Set(1) })
+			} else {
+				in.timer.Reset(time.Until(d))
+			}
+			armed = true
+		}
+	}
+	err := fn(cctx)
+	if armed && !in.timer.Stop() {
+		in.interrupted = true
+		if err == nil {
+			err = in.lateFault(cctx, export)
+		}
+	}
+	in.pending = nil
+	in.flushLogs(ctx, export)
+	return err
+}
+
 // call runs export e with the parameters already in in.stack.
 func (in *instance) call(ctx context.Context, e Export) error {
 	if err := in.fns[e].CallWithStack(ctx, in.stack); err != nil {
 		return in.callFault(ctx, e.Name(), err)
 	}
-	if in.p.opts.Interruptible {
+	return in.lateFault(ctx, e.Name())
+}
+
+// lateFault reports a guest that returned after its deadline as a deadline fault: its
+// answer came too late, and it may have been stopped half-way through host calls.
+// With WithCloseOnContextDone wazero has already reported it.
+func (in *instance) lateFault(ctx context.Context, export string) error {
+	if in.p.mode == InterruptCloseOnDone || ctx.Err() == nil {
 		return nil
 	}
-	// Without WithCloseOnContextDone the guest runs to completion; a late answer is
-	// still a deadline fault, and the instance may be mid-way through host calls.
-	if cerr := ctx.Err(); cerr != nil {
-		return in.callFault(ctx, e.Name(), cerr)
-	}
-	return nil
+	return in.callFault(ctx, export, ctx.Err())
 }
 
 // region validates a packed (ptr, len) returned by the guest and returns a view of it,

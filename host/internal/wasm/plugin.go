@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 const maxManifest = 64 << 10
@@ -42,11 +44,9 @@ type Options struct {
 	MaxOutputBytes int           // result region and capability response cap [64 MiB]
 	MaxLogBytes    int           // log bytes kept per call [64 KiB]
 	MaxModuleBytes int           // module size cap [32 MiB]
-	// Interruptible makes wazero check the context at every loop back-edge
-	// (WithCloseOnContextDone), the only way to stop a guest that never returns. It is
-	// on unless DisableInterrupt is set, see RATIONALE.md.
-	Interruptible    bool
-	DisableInterrupt bool
+	// Interrupt says how a call that outlives its deadline is stopped; see
+	// InterruptMode and RATIONALE.md.
+	Interrupt InterruptMode
 
 	PoolMin           int // instances kept warm [1]
 	PoolMax           int // instances at most [2×GOMAXPROCS]
@@ -87,7 +87,6 @@ func (o *Options) defaults() {
 	if o.MaxModuleBytes <= 0 {
 		o.MaxModuleBytes = 32 << 20
 	}
-	o.Interruptible = !o.DisableInterrupt
 	if o.PoolMax <= 0 {
 		o.PoolMax = 2 * runtime.GOMAXPROCS(0)
 	}
@@ -111,6 +110,35 @@ func (o *Options) defaults() {
 	if len(o.Config) == 0 {
 		o.Config = []byte("{}")
 	}
+}
+
+// InterruptMode is how the host stops a guest that outlives its deadline.
+type InterruptMode uint8
+
+const (
+	// InterruptAuto instruments the module's loops with a check of a flag the host
+	// sets at the deadline (cheap), and falls back to InterruptCloseOnDone for a module
+	// the instrumentation cannot handle.
+	InterruptAuto InterruptMode = iota
+	// InterruptFlag is what InterruptAuto chose when instrumenting worked.
+	InterruptFlag
+	// InterruptCloseOnDone uses wazero's WithCloseOnContextDone: an exit to Go at every
+	// loop back-edge and a watcher goroutine per call.
+	InterruptCloseOnDone
+	// InterruptNone cannot stop a guest that never returns; for reviewed plugins only.
+	InterruptNone
+)
+
+func (m InterruptMode) String() string {
+	switch m {
+	case InterruptFlag:
+		return "loop_flag"
+	case InterruptCloseOnDone:
+		return "close_on_context_done"
+	case InterruptNone:
+		return "none"
+	}
+	return "auto"
 }
 
 // Manifest is the parsed larder_describe output (spec §3.2).
@@ -144,6 +172,7 @@ type Plugin struct {
 	has      [numExports]bool
 	manifest Manifest
 
+	mode     InterruptMode
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
@@ -175,9 +204,20 @@ func Open(ctx context.Context, o Options) (_ *Plugin, err error) {
 	if pages == 0 || pages > 65536 {
 		return nil, fmt.Errorf("plugin %s: memory limit %d bytes must be between 64 KiB and 4 GiB", p.name, o.MemoryBytes)
 	}
+	bin := b
+	p.mode = o.Interrupt
+	if p.mode == InterruptAuto {
+		p.mode = InterruptCloseOnDone
+		if ib, err := instrumentInterrupts(b); err == nil {
+			bin, p.mode = ib, InterruptFlag
+		} else if o.Logger != nil {
+			o.Logger.Info("plugin loops cannot be instrumented; using wazero's WithCloseOnContextDone",
+				slog.String("plugin", p.name), slog.String("reason", err.Error()))
+		}
+	}
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(o.Interruptible).
+		WithCloseOnContextDone(p.mode == InterruptCloseOnDone).
 		WithCompilationCache(cache).
 		WithCustomSections(false)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
@@ -187,7 +227,7 @@ func Open(ctx context.Context, o Options) (_ *Plugin, err error) {
 		}
 	}()
 
-	p.compiled, err = compile(ctx, p.rt, p.digest, b)
+	p.compiled, err = compile(ctx, p.rt, p.digest+p.mode.String(), bin)
 	if err != nil {
 		kind := fault.ErrBadModule
 		if strings.Contains(err.Error(), "over limit") {
@@ -215,8 +255,8 @@ func Open(ctx context.Context, o Options) (_ *Plugin, err error) {
 	}
 	// Nothing mounted, no args or env; real clocks and entropy (wazero defaults to fake
 	// ones). Nanosleep stays a no-op so a sleeping guest cannot outwait its deadline.
-	p.modCfg = wazero.NewModuleConfig().WithName("").
-		WithStartFunctions(abi.ExportInitialize).
+	// Start functions are run by instantiate, under the deadline.
+	p.modCfg = wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	p.breaker = newBreaker(o.BreakerFaults, o.BreakerWindow, o.BreakerCooldown)
 	p.pool = newPool(p, o.PoolMin, o.PoolMax)
@@ -250,9 +290,11 @@ func wasiSigs(m api.Module) map[string]signature {
 }
 
 func (p *Plugin) describe(ctx context.Context, in *instance) error {
-	cctx := in.begin(ctx, caps.PhaseInit)
-	raw, err := in.describe(cctx)
-	in.flushLogs(ctx, abi.ExportDescribe)
+	var raw []byte
+	err := in.run(ctx, caps.PhaseInit, abi.ExportDescribe, func(cctx context.Context) (err error) {
+		raw, err = in.describe(cctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -282,16 +324,17 @@ func (p *Plugin) describe(ctx context.Context, in *instance) error {
 	return nil
 }
 
-// instantiate creates an instance and runs its _initialize.
+// instantiate creates an instance and runs its start functions: the module's own
+// (moved to an export by the loop instrumentation) and _initialize (Go reactors).
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	in := &instance{p: p, stack: make([]uint64, 2)}
 	in.log.max = p.opts.MaxLogBytes
 	cfg := p.modCfg.WithStdout(stream{&in.log, slog.LevelInfo}).WithStderr(stream{&in.log, slog.LevelWarn})
 	cctx := in.begin(ctx, caps.PhaseInit)
 	mod, err := p.rt.InstantiateModule(cctx, p.compiled, cfg)
-	in.flushLogs(ctx, abi.ExportInitialize)
 	if err != nil {
-		return nil, in.callFault(cctx, abi.ExportInitialize, err)
+		in.flushLogs(ctx, "instantiate")
+		return nil, in.callFault(cctx, "instantiate", err)
 	}
 	in.mod = mod
 	in.mem = mod.Memory()
@@ -300,15 +343,42 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 			in.fns[e] = mod.ExportedFunction(e.Name())
 		}
 	}
+	if p.mode == InterruptFlag {
+		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			in.close()
+			return nil, fmt.Errorf("plugin %s: the instrumented module lacks its interrupt flag", p.name)
+		}
+		in.flag = g
+	}
+	for _, name := range []string{startExport, abi.ExportInitialize} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		err := in.run(ctx, caps.PhaseInit, name, func(cctx context.Context) error {
+			if err := fn.CallWithStack(cctx, in.stack); err != nil {
+				var exit *sys.ExitError
+				if errors.As(err, &exit) && exit.ExitCode() == 0 {
+					return nil // a reactor may exit(0) from _initialize
+				}
+				return in.callFault(cctx, name, err)
+			}
+			return in.lateFault(cctx, name)
+		})
+		if err != nil {
+			in.close()
+			return nil, err
+		}
+	}
 	return in, nil
 }
 
 // initInstance passes the plugin config to larder_init.
 func (p *Plugin) initInstance(ctx context.Context, in *instance) error {
-	cctx := in.begin(ctx, caps.PhaseInit)
-	err := in.invoke(cctx, ExpInit, p.opts.Config, nil)
-	in.flushLogs(ctx, abi.ExportInit)
-	return err
+	return in.run(ctx, caps.PhaseInit, abi.ExportInit, func(cctx context.Context) error {
+		return in.invoke(cctx, ExpInit, p.opts.Config, nil)
+	})
 }
 
 // newInstance creates a configured instance for the pool.
@@ -360,11 +430,11 @@ func (p *Plugin) Call(ctx context.Context, e Export, phase caps.Phase, input []b
 		return err
 	}
 	p.calls.Add(1)
-	cctx := in.begin(ctx, phase)
-	err = in.invoke(cctx, e, input, out)
-	in.pending = nil
-	in.flushLogs(ctx, e.Name())
-	discard := fault.Discards(err) || p.opts.RecycleAfterCalls > 0 && in.calls >= p.opts.RecycleAfterCalls
+	err = in.run(ctx, phase, e.Name(), func(cctx context.Context) error {
+		return in.invoke(cctx, e, input, out)
+	})
+	discard := fault.Discards(err) || in.interrupted ||
+		p.opts.RecycleAfterCalls > 0 && in.calls >= p.opts.RecycleAfterCalls
 	p.pool.release(in, discard)
 	p.record(err)
 	return err
@@ -425,20 +495,20 @@ func (p *Plugin) shutdown(ctx context.Context) {
 
 // Info describes a loaded plugin.
 type Info struct {
-	Name       string
-	Digest     string
-	ABIMajor   int
-	ABIMinor   int
-	Manifest   Manifest
-	Exports    []string
-	MemoryCap  uint64
-	Interrupts bool
+	Name      string
+	Digest    string
+	ABIMajor  int
+	ABIMinor  int
+	Manifest  Manifest
+	Exports   []string
+	MemoryCap uint64
+	Interrupt InterruptMode
 }
 
 // Info returns what was learned at load time.
 func (p *Plugin) Info() Info {
 	inf := Info{Name: p.name, Digest: p.digest, ABIMajor: p.major, ABIMinor: p.minor, Manifest: p.manifest,
-		MemoryCap: p.opts.MemoryBytes, Interrupts: p.opts.Interruptible}
+		MemoryCap: p.opts.MemoryBytes, Interrupt: p.mode}
 	for e := Export(0); e < numExports; e++ {
 		if p.has[e] {
 			inf.Exports = append(inf.Exports, e.Name())

@@ -48,6 +48,8 @@ func (h *histogram) observe(v float64) {
 	}
 }
 
+func (h *histogram) sum() float64 { return math.Float64frombits(h.sumBit.Load()) }
+
 // family is a metric with labels: a map from the label values (joined) to a child.
 type family[T any] struct {
 	name, help, typ string

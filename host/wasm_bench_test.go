@@ -13,16 +13,16 @@ import (
 // plugin: the host's whole read path (request encoding, pool, call, response
 // validation and decoding) around a trivial store.
 func BenchmarkWasmOnlineRead(b *testing.B) {
-	for _, trusted := range []bool{false, true} {
-		name := "interruptible"
-		if trusted {
-			name = "trusted"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, mode := range []string{"loop_flag", "close_on_context_done", "none"} {
+		b.Run(mode, func(b *testing.B) {
 			cfg := testConfig(b, "echo")
 			cfg.Pool = host.PoolConfig{Min: 1, Max: 1}
-			cfg.Limits.TrustedNoInterrupt = trusted
+			cfg.Limits.TrustedNoInterrupt = mode == "none"
+			cfg.Limits.ForceCloseOnContextDone = mode == "close_on_context_done"
 			s := load(b, cfg)
+			if got := s.Info().InterruptMode; got != mode {
+				b.Fatalf("interrupt mode %s, want %s", got, mode)
+			}
 			ctx := context.Background()
 			var keys [][]byte
 			var rows []host.WriteRow

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,4 +446,62 @@ func TestPhaseScoping(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// captureHandler records log records for TestLogsAndClocks.
+type captureHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r)
+	h.mu.Unlock()
+	return nil
+}
+func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *captureHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestLogsAndClocks(t *testing.T) {
+	h := &captureHandler{}
+	cfg := capConfig(t, sqlGrant(t))
+	cfg.Logger = slog.New(h)
+	s := load(t, cfg)
+	_, err := s.Read(context.Background(), readReq("probe_clock", key1))
+	var se *host.PluginStatusError
+	if !errors.As(err, &se) || se.Status != abi.StatusUnimplemented {
+		t.Fatalf("err = %v", err)
+	}
+	var now, remaining int64
+	if _, err := fmt.Sscanf(se.Message, "now=%d remaining=%d", &now, &remaining); err != nil {
+		t.Fatalf("message %q: %v", se.Message, err)
+	}
+	if d := time.Since(time.UnixMicro(now)); d < 0 || d > time.Minute {
+		t.Errorf("now_unix_micros is %v off", d)
+	}
+	if remaining <= 0 || remaining > cfg.Limits.CallTimeout.Microseconds() {
+		t.Errorf("deadline_remaining_micros = %d, want within (0, %d]", remaining, cfg.Limits.CallTimeout.Microseconds())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var sawLog, sawStdout bool
+	for _, r := range h.recs {
+		plugin := ""
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "plugin" {
+				plugin = a.Value.String()
+			}
+			return true
+		})
+		if plugin != "capprobe" {
+			continue
+		}
+		sawLog = sawLog || r.Level == slog.LevelInfo && strings.HasPrefix(r.Message, "now=")
+		sawStdout = sawStdout || strings.HasPrefix(r.Message, "stdout: now=")
+	}
+	if !sawLog || !sawStdout {
+		t.Errorf("log host function seen: %v, stdout seen: %v (records: %d)", sawLog, sawStdout, len(h.recs))
+	}
 }

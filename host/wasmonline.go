@@ -102,7 +102,43 @@ func (enc *encoder) release() {
 }
 
 // Write stores rows of one feature view (spec §8.2).
+// Write chunk limits: a guest decodes a whole request in its own linear memory (64 MiB by
+// default, and a Go guest needs several times the encoded size while decoding), and each
+// call must finish within its deadline, so large writes go in several calls.
+const (
+	writeChunkRows  = 8192
+	writeChunkBytes = 4 << 20
+)
+
+// Write stores rows of one feature view, in as many plugin calls as the chunk limits need.
+// Chunks are applied in order; if one fails, the earlier ones stay written. Online writes
+// are upserts, so retrying the whole request is safe.
 func (s *WasmOnlineStore) Write(ctx context.Context, req WriteRequest) error {
+	rows := req.Rows
+	for len(rows) > 0 {
+		n, size := 0, 0
+		for n < len(rows) && n < writeChunkRows && (n == 0 || size < writeChunkBytes) {
+			size += len(rows[n].EntityKey) + 24
+			for _, v := range rows[n].Values {
+				size += len(v) + 4
+			}
+			n++
+		}
+		chunk := req
+		chunk.Rows = rows[:n]
+		if err := s.writeChunk(ctx, chunk); err != nil {
+			if n < len(req.Rows) {
+				done := len(req.Rows) - len(rows)
+				return fmt.Errorf("rows %d..%d of %d: %w", done, done+n-1, len(req.Rows), err)
+			}
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+func (s *WasmOnlineStore) writeChunk(ctx context.Context, req WriteRequest) error {
 	if len(req.Rows) == 0 {
 		return nil
 	}

@@ -18,6 +18,10 @@
 // instantiates the first instance (running _initialize for Go reactors), reads the
 // manifest from larder_describe and configures the instance with larder_init.
 //
+// A call that outlives its deadline is stopped: at load the module's loops are
+// instrumented to check a flag the host sets at the deadline (RATIONALE.md explains why
+// this replaces wazero's WithCloseOnContextDone, which remains the fallback).
+//
 // Each plugin gets its own wazero runtime (memory limits are runtime-wide) and a bounded
 // pool of pre-warmed instances; a call takes an instance, runs, and returns it. An
 // instance that trapped, ran past its deadline, hit the memory cap or returned invalid

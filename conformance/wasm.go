@@ -36,6 +36,9 @@ type WasmOptions struct {
 	// saying so.
 	Redis     string
 	RedisType string
+	// Postgres binds the plugin's sql capabilities to this PostgreSQL database (a DSN)
+	// instead of an SQLite file, each case in its own schema, derived from its directory.
+	Postgres string
 }
 
 // DBFile is the SQLite database, inside a case's directory, that a plugin's sql
@@ -84,7 +87,11 @@ func openWasm(ctx context.Context, path, dir string, o WasmOptions, grants []cap
 	for _, g := range grants {
 		switch g.kind {
 		case abi.CapSQL:
-			cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: g.name, SQL: &host.SQLGrant{Path: filepath.Join(dir, DBFile)}})
+			sg := &host.SQLGrant{Path: filepath.Join(dir, DBFile)}
+			if o.Postgres != "" {
+				sg = &host.SQLGrant{DSN: o.Postgres, Schema: PostgresSchema(dir)}
+			}
+			cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: g.name, SQL: sg})
 		case abi.CapRedis:
 			if o.Redis == "" {
 				return nil, fmt.Errorf("plugin %s asks for the redis capability %q and no Redis server is bound: pass --redis URL (or set LARDER_REDIS_URL)", path, g.name)
@@ -109,6 +116,13 @@ func pluginConfig(path string, o WasmOptions) host.PluginConfig {
 func RedisNamespace(dir string) string {
 	sum := sha256.Sum256([]byte(dir))
 	return "larder-conformance:" + hex.EncodeToString(sum[:8]) + ":"
+}
+
+// PostgresSchema is the schema of a case's PostgreSQL-bound sql grants: private to the
+// case directory, stable across reopens.
+func PostgresSchema(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return "larder_conformance_" + hex.EncodeToString(sum[:8])
 }
 
 // capName is a capability a plugin requests, by kind and name.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -485,6 +487,55 @@ var firstPartyBindings = map[string]func(s *config.Store, project string) ([]Gra
 		}
 		return []Grant{{Kind: "redis", Name: "online", Redis: g}}, rest, nil
 	},
+	// Feast's Postgres online store: host, port, database, user, password, sslmode and the
+	// ssl*_path keys make the DSN of the capability; db_schema its schema (default: the
+	// user, as in Feast); tables are "{project}_{view}".
+	"postgres": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
+		if s.Kind != config.KindOnline {
+			return nil, nil, fmt.Errorf("%s:%d: the postgres offline store is not available in this build yet", s.File, s.Line)
+		}
+		u := &url.URL{Scheme: "postgres", Host: "localhost:5432", Path: "/postgres"}
+		q := url.Values{}
+		host, port, user, password, schema := "localhost", "5432", "", "", ""
+		rest := map[string]any{}
+		for k, v := range s.Options {
+			str := fmt.Sprint(v)
+			switch k {
+			case "host":
+				host = str
+			case "port":
+				port = str
+			case "database":
+				u.Path = "/" + str
+			case "user":
+				user = str
+			case "password":
+				password = str
+			case "db_schema":
+				schema = str
+			case "sslmode":
+				q.Set("sslmode", str)
+			case "sslkey_path":
+				q.Set("sslkey", str)
+			case "sslcert_path":
+				q.Set("sslcert", str)
+			case "sslrootcert_path":
+				q.Set("sslrootcert", str)
+			case "max_conn":
+				q.Set("pool_max_conns", str)
+			case "min_conn":
+				q.Set("pool_min_conns", str)
+			default:
+				rest[k] = v
+			}
+		}
+		u.Host = net.JoinHostPort(host, port)
+		if user != "" {
+			u.User = url.UserPassword(user, password)
+		}
+		u.RawQuery = q.Encode()
+		return []Grant{{Kind: "sql", Name: "online", SQL: &SQLGrant{DSN: u.String(), Schema: schema, TablePrefix: project + "_"}}}, rest, nil
+	},
 	// The duckdb plugin only plans; Feast's file offline store options do not concern it.
 	"duckdb": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
 		return nil, map[string]any{}, nil
@@ -527,10 +578,14 @@ func (fs *FeatureStore) pluginConfig(s *config.Store, kind string) (PluginConfig
 		hg := Grant{Kind: g.Kind, Name: g.Name, Phases: g.Phases}
 		switch g.Kind {
 		case "sql":
-			if g.Path == "" {
-				return pc, fmt.Errorf("%s:%d: grant sql %q needs a path (an SQLite database file)", s.File, g.Line, g.Name)
+			switch {
+			case g.DSN != "":
+				hg.SQL = &SQLGrant{DSN: g.DSN, TablePrefix: g.TablePrefix}
+			case g.Path != "":
+				hg.SQL = &SQLGrant{Path: g.Path, TablePrefix: g.TablePrefix}
+			default:
+				return pc, fmt.Errorf("%s:%d: grant sql %q needs a path (an SQLite database file) or a dsn (PostgreSQL)", s.File, g.Line, g.Name)
 			}
-			hg.SQL = &SQLGrant{Path: g.Path, TablePrefix: g.TablePrefix}
 		case "redis":
 			if g.DSN == "" {
 				return pc, fmt.Errorf("%s:%d: grant redis %q needs a dsn (a redis:// URL or a Feast connection_string)", s.File, g.Line, g.Name)

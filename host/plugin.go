@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/larder-dev/larder/host/internal/cappg"
 	"github.com/larder-dev/larder/host/internal/capredis"
 	"github.com/larder-dev/larder/host/internal/caps"
 	"github.com/larder-dev/larder/host/internal/capsql"
@@ -79,10 +80,14 @@ type Grant struct {
 	Redis  *RedisGrant
 }
 
-// SQLGrant binds a `sql` capability to an SQLite database.
+// SQLGrant binds a `sql` capability to an SQLite database (Path) or a PostgreSQL one (DSN).
 type SQLGrant struct {
 	Path        string // database file, created when missing
 	TablePrefix string // every table the plugin touches must start with it; "" = any
+	// DSN binds PostgreSQL instead (postgres:// URL or key=value string); Schema is its
+	// search_path schema, created when missing ("" = the user's name, as in Feast).
+	DSN    string
+	Schema string
 }
 
 // RedisGrant binds a `redis` capability (spec §6.2) to a Redis server, cluster or
@@ -237,6 +242,14 @@ func buildGrants(cfg PluginConfig) (*caps.Set, error) {
 				return nil, fmt.Errorf("grant %d (sql/%s): no SQLite database bound (SQL.Path)", i, g.Name)
 			}
 			maxResp := cfg.Limits.MaxOutputBytes
+			if g.SQL.DSN != "" {
+				prov, err := cappg.New(cappg.Options{DSN: g.SQL.DSN, Schema: g.SQL.Schema, TablePrefix: g.SQL.TablePrefix, MaxResponseBytes: maxResp})
+				if err != nil {
+					return nil, fmt.Errorf("grant %d (sql/%s): %w", i, g.Name, err)
+				}
+				b.Provider = prov
+				break
+			}
 			prov, err := capsql.New(capsql.Options{Path: g.SQL.Path, TablePrefix: g.SQL.TablePrefix, MaxResponseBytes: maxResp})
 			if err != nil {
 				return nil, fmt.Errorf("grant %d (sql/%s): %w", i, g.Name, err)

@@ -27,7 +27,10 @@ run make --no-print-directory rust-test
 
 for wasm in build/plugins/*.wasm; do
 	[ -e "$wasm" ] || continue
-	run build/larder conformance "$wasm"
+	extra=()
+	# The postgres plugin speaks PostgreSQL's dialect: bind its sql capability to the server.
+	[ "$(basename "$wasm")" = postgres.wasm ] && extra=(--postgres "$LARDER_PG_DSN")
+	run build/larder conformance "${extra[@]}" "$wasm"
 done
 
 exit $fail

@@ -221,5 +221,10 @@ func larderOfflinePlanPullLatest(ptr, n uint32) int32 {
 	return call(abi.ExportOfflinePlanPullLatest, ptr, n)
 }
 
+//go:wasmexport larder_offline_plan_historical
+func larderOfflinePlanHistorical(ptr, n uint32) int32 {
+	return call(abi.ExportOfflinePlanHistorical, ptr, n)
+}
+
 //go:wasmexport larder_transform
 func larderTransform(ptr, n uint32) int32 { return call(abi.ExportTransform, ptr, n) }

@@ -99,6 +99,8 @@ func (in *instance) callOffline(export string, input []byte) error {
 		}
 		in.result = append(in.result[:0], out...)
 		return nil
+	case abi.ExportOfflinePlanHistorical:
+		return in.callOfflineHistorical(export, input)
 	}
 	return Errorf(abi.ErrUnimplemented, "%s is reserved for a later ABI minor version", export)
 }

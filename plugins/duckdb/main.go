@@ -19,7 +19,7 @@ func init() {
 		ID:           "duckdb",
 		Version:      version,
 		ConfigSchema: []byte(`{"type":"object"}`),
-		Features:     []string{"pull_latest", "parquet", "csv"},
+		Features:     []string{"pull_latest", "historical", "parquet", "csv"},
 	}, func() sdk.OfflineStore { return store{} })
 }
 
@@ -28,6 +28,10 @@ type store struct{}
 
 // Init accepts Feast's file offline store options (none of which change the plans).
 func (store) Init([]byte) error { return nil }
+
+func (store) PlanHistorical(req *sdk.HistoricalRequest) (*sdk.QueryPlan, error) {
+	return planner.PlanHistorical(req)
+}
 
 func (store) PlanPullLatest(req *sdk.PullLatestRequest) (*sdk.QueryPlan, error) {
 	return planner.PlanPullLatest(req)

@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -285,11 +284,21 @@ func appendJSONList(cb *abi.ColumnBuilder, t abi.Type, elems []json.RawMessage) 
 	switch t {
 	case abi.TypeStringList:
 		v := make([]string, 0, len(elems))
-		each(func(e json.RawMessage) error { var s string; err := json.Unmarshal(e, &s); v = append(v, s); return err })
+		each(func(e json.RawMessage) error {
+			var s string
+			err := json.Unmarshal(e, &s)
+			v = append(v, s)
+			return err
+		})
 		cb.AppendStringList(v)
 	case abi.TypeBytesList:
 		v := make([][]byte, 0, len(elems))
-		each(func(e json.RawMessage) error { var s []byte; err := json.Unmarshal(e, &s); v = append(v, s); return err })
+		each(func(e json.RawMessage) error {
+			var s []byte
+			err := json.Unmarshal(e, &s)
+			v = append(v, s)
+			return err
+		})
 		cb.AppendBytesList(v)
 	case abi.TypeInt32List:
 		v := make([]int32, 0, len(elems))
@@ -393,11 +402,17 @@ var transformCases = []transformCase{
 	{group: "examples", name: "worked-examples", description: "the spec's examples give exactly the expected outputs",
 		run: func(ctx context.Context, r *transformRun) error { return r.examples(ctx) }},
 	{group: "types", name: "every-declared-type", description: "generated values of every input type (edge values included: empty strings and lists, extremes, NaN, ±Inf, -0) give valid outputs of the declared types",
-		run: func(ctx context.Context, r *transformRun) error { return r.generated(ctx, 257, genOptions{edges: true}) }},
+		run: func(ctx context.Context, r *transformRun) error {
+			return r.generated(ctx, 257, genOptions{edges: true})
+		}},
 	{group: "nulls", name: "all-null", description: "a batch whose every input is null gives valid outputs",
-		run: func(ctx context.Context, r *transformRun) error { return r.generated(ctx, 17, genOptions{nullEvery: 1}) }},
+		run: func(ctx context.Context, r *transformRun) error {
+			return r.generated(ctx, 17, genOptions{nullEvery: 1})
+		}},
 	{group: "nulls", name: "some-null", description: "nulls in every column, at different rows, give valid outputs",
-		run: func(ctx context.Context, r *transformRun) error { return r.generated(ctx, 301, genOptions{nullEvery: 3}) }},
+		run: func(ctx context.Context, r *transformRun) error {
+			return r.generated(ctx, 301, genOptions{nullEvery: 3})
+		}},
 	{group: "batch", name: "sizes", description: "batches of 1, 2, 100, 1024, 8192 and 100 000 rows give one output row per input row",
 		run: func(ctx context.Context, r *transformRun) error { return r.sizes(ctx) }},
 	{group: "batch", name: "rows-independent", description: "a batch computed at once equals the same rows computed in chunks of 97 (spec §10.2)",
@@ -709,7 +724,10 @@ func genCell(cb *abi.ColumnBuilder, t abi.Type, r *rng, edge bool) {
 		case abi.TypeStringList:
 			l := make([]string, n)
 			for i := range l {
-				l[i] = edgeStrings[r.next()%uint64(len(edgeStrings))]
+				l[i] = "t" + strconv.FormatUint(r.next()%1000, 36)
+			}
+			if n > 0 && r.next()%4 == 0 {
+				l[0] = edgeStrings[r.next()%uint64(len(edgeStrings))]
 			}
 			cb.AppendStringList(l)
 		case abi.TypeBytesList:
@@ -984,14 +1002,4 @@ func RunTransformationSandbox(t *testing.T, o SandboxOptions) {
 			}
 		})
 	}
-}
-
-// sortedFieldNames is for messages.
-func sortedFieldNames(fs []FieldSpec) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = f.Name
-	}
-	sort.Strings(out)
-	return out
 }

@@ -16,7 +16,7 @@ import (
 
 // Fixtures lists the fixture plugins in conformance/fixtures.
 var Fixtures = []string{"echo", "capprobe", "trap", "loop", "membomb", "recursion", "stackbomb",
-	"badregion", "badbatch", "wrongrows", "oversized", "wrongabi", "missingexport"}
+	"badregion", "badbatch", "wrongrows", "oversized", "wrongabi", "missingexport", "xform"}
 
 // RepoRoot finds the repository root (the directory whose go.mod declares the root
 // module) from the working directory upwards.

@@ -45,19 +45,44 @@ func (c *SQLClient) Query(sql string, resultTypes []abi.Type, params ...any) (*a
 // QueryParams is Query with parameters from a reusable Params, which avoids boxing each
 // parameter in an interface: the form to use on hot paths.
 func (c *SQLClient) QueryParams(sql string, resultTypes []abi.Type, p *Params) (*abi.Batch, error) {
-	c.meta = append(c.meta[:0], `{"sql":`...)
-	c.meta = appendJSONString(c.meta, sql)
-	c.meta = append(c.meta, `,"result_types":[`...)
+	c.meta = appendQueryMeta(c.meta[:0], sql, resultTypes)
+	return c.query(c.meta, resultTypes, p)
+}
+
+// Prepare returns a query to run many times. Nothing is sent to the host: the statement's
+// request metadata is built once here instead of on every run, which matters on hot paths
+// (the host keys its own prepared-statement cache by that metadata).
+func (c *SQLClient) Prepare(sql string, resultTypes []abi.Type) *Stmt {
+	return &Stmt{c: c, meta: appendQueryMeta(nil, sql, resultTypes), types: append([]abi.Type(nil), resultTypes...)}
+}
+
+// Stmt is a prepared query of a SQLClient.
+type Stmt struct {
+	c     *SQLClient
+	meta  []byte
+	types []abi.Type
+}
+
+// Query runs the statement with p's parameters; see SQLClient.Query for the result.
+func (s *Stmt) Query(p *Params) (*abi.Batch, error) { return s.c.query(s.meta, s.types, p) }
+
+func appendQueryMeta(dst []byte, sql string, resultTypes []abi.Type) []byte {
+	dst = append(dst, `{"sql":`...)
+	dst = appendJSONString(dst, sql)
+	dst = append(dst, `,"result_types":[`...)
 	for i, t := range resultTypes {
 		if i > 0 {
-			c.meta = append(c.meta, ',')
+			dst = append(dst, ',')
 		}
-		c.meta = append(c.meta, '"')
-		c.meta = append(c.meta, t.String()...)
-		c.meta = append(c.meta, '"')
+		dst = append(dst, '"')
+		dst = append(dst, t.String()...)
+		dst = append(dst, '"')
 	}
-	c.meta = append(c.meta, "]}"...)
-	c.req = appendParams(c.req, c.meta, p)
+	return append(dst, "]}"...)
+}
+
+func (c *SQLClient) query(meta []byte, resultTypes []abi.Type, p *Params) (*abi.Batch, error) {
+	c.req = appendParams(c.req, meta, p)
 	resp, err := c.callRaw(abi.SQLOpQuery, "query", c.req)
 	if err != nil {
 		return nil, err

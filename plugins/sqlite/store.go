@@ -28,9 +28,9 @@ var le = binary.LittleEndian
 type store struct {
 	db *sdk.SQLClient
 
-	params  sdk.Params
-	args    *sdk.ExecArgs
-	sqlText map[sqlKey]string
+	params sdk.Params
+	args   *sdk.ExecArgs
+	stmts  map[sqlKey]*sdk.Stmt
 }
 
 type sqlKey struct {
@@ -41,9 +41,9 @@ type sqlKey struct {
 
 func newStore(db *sdk.SQLClient) *store {
 	return &store{
-		db:      db,
-		args:    sdk.NewExecArgs(abi.TypeBytes, abi.TypeString, abi.TypeBytes, abi.TypeInt64, abi.TypeInt64),
-		sqlText: map[sqlKey]string{},
+		db:    db,
+		args:  sdk.NewExecArgs(abi.TypeBytes, abi.TypeString, abi.TypeBytes, abi.TypeInt64, abi.TypeInt64),
+		stmts: map[sqlKey]*sdk.Stmt{},
 	}
 }
 
@@ -191,7 +191,7 @@ func (s *store) query(b *sdk.ReadBatch, view *sdk.ReadView, table string, lo, hi
 	}
 	want := (hi - lo) * len(view.Features)
 	for _, ordered := range []bool{false, true} {
-		res, err := s.db.QueryParams(s.selectSQL(table, hi-lo, len(view.Features), ordered), readTypes, &s.params)
+		res, err := s.selectStmt(table, hi-lo, len(view.Features), ordered).Query(&s.params)
 		if err != nil {
 			return nil, err
 		}
@@ -217,18 +217,18 @@ func inOrder(res *abi.Batch, want int) bool {
 	return true
 }
 
-// selectSQL returns the read query for n keys and nf features, cached: the same few shapes
-// repeat.
-func (s *store) selectSQL(table string, n, nf int, ordered bool) string {
+// selectStmt returns the read query for n keys and nf features, prepared once: the same few
+// shapes repeat.
+func (s *store) selectStmt(table string, n, nf int, ordered bool) *sdk.Stmt {
 	k := sqlKey{table, n, nf, ordered}
-	if q, ok := s.sqlText[k]; ok {
+	if q, ok := s.stmts[k]; ok {
 		return q
 	}
-	if len(s.sqlText) > 256 {
-		clear(s.sqlText)
+	if len(s.stmts) > 256 {
+		clear(s.stmts)
 	}
-	q := selectSQL(table, n, nf, ordered)
-	s.sqlText[k] = q
+	q := s.db.Prepare(selectSQL(table, n, nf, ordered), readTypes)
+	s.stmts[k] = q
 	return q
 }
 

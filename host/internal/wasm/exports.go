@@ -23,6 +23,7 @@ const (
 	ExpOnlineWrite
 	ExpOnlineRead
 	ExpOfflinePlanPullLatest
+	ExpOfflinePlanHistorical // optional (spec §9.6)
 	ExpTransform
 	numExports
 )
@@ -87,6 +88,7 @@ var exportTable = [numExports]struct {
 	ExpOnlineRead:     {abi.ExportOnlineRead, sigPtrLenStatus},
 	// Offline store kind (spec §9).
 	ExpOfflinePlanPullLatest: {abi.ExportOfflinePlanPullLatest, sigPtrLenStatus},
+	ExpOfflinePlanHistorical: {abi.ExportOfflinePlanHistorical, sigPtrLenStatus},
 	// Transformation kind (spec §10).
 	ExpTransform: {abi.ExportTransform, sigPtrLenStatus},
 }

@@ -1,0 +1,352 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/larder-dev/larder/abi"
+	"github.com/larder-dev/larder/host/arrowout"
+	"github.com/larder-dev/larder/host/internal/caps"
+	"github.com/larder-dev/larder/host/internal/fault"
+	"github.com/larder-dev/larder/host/internal/wasm"
+	"github.com/larder-dev/larder/host/offlineengine"
+	"github.com/larder-dev/larder/host/registry"
+)
+
+// HistoricalPlanner is an offline store that plans historical retrieval (spec §9.6). It is
+// separate from OfflineStore because the export is optional.
+type HistoricalPlanner interface {
+	PlanHistorical(ctx context.Context, req HistoricalPlanRequest) (*offlineengine.Plan, error)
+}
+
+// HistoricalPlanRequest is the input of larder_offline_plan_historical, as spec §9.6 has it.
+type HistoricalPlanRequest struct {
+	Project          string           `json:"project"`
+	Entities         EntitySource     `json:"entities"`
+	Views            []HistoricalView `json:"views"`
+	FullFeatureNames bool             `json:"full_feature_names"`
+}
+
+// EntitySource is where the entity rows come from: a Parquet or CSV file, or a query.
+type EntitySource struct {
+	Path           string       `json:"path"`
+	FileFormat     string       `json:"file_format"`
+	Query          string       `json:"query"`
+	TimestampField string       `json:"timestamp_field"`
+	Columns        []PlanColumn `json:"columns"`
+}
+
+// HistoricalJoinKey is a view's join key and the entity column matched with it.
+type HistoricalJoinKey struct {
+	Name         string   `json:"name"`
+	Type         abi.Type `json:"-"`
+	EntityColumn string   `json:"entity_column"`
+}
+
+// MarshalJSON writes the type by name.
+func (k HistoricalJoinKey) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name         string `json:"name"`
+		Type         string `json:"type"`
+		EntityColumn string `json:"entity_column"`
+	}{k.Name, k.Type.String(), k.EntityColumn})
+}
+
+// HistoricalView is one feature view of a historical request.
+type HistoricalView struct {
+	Name      string              `json:"name"`
+	NameToUse string              `json:"name_to_use"`
+	Source    OfflineSource       `json:"source"`
+	JoinKeys  []HistoricalJoinKey `json:"join_keys"`
+	Features  []PlanColumn        `json:"features"`
+	TTL       int64               `json:"ttl"` // µs; 0 = unbounded
+}
+
+// PlanHistorical asks the plugin for the plan of a point-in-time join. A plugin without
+// the export gets no call: the answer is UNIMPLEMENTED, as spec §9.1 has it.
+func (s *WasmOfflineStore) PlanHistorical(ctx context.Context, req HistoricalPlanRequest) (*offlineengine.Plan, error) {
+	if !s.w.Has(wasm.ExpOfflinePlanHistorical) {
+		return nil, fmt.Errorf("offline store plugin %s does not plan historical retrieval (no %s export): %w",
+			s.Info().Manifest.ID, abi.ExportOfflinePlanHistorical, abi.ErrUnimplemented)
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the historical request: %w", err)
+	}
+	var plan *offlineengine.Plan
+	err = s.w.Call(ctx, wasm.ExpOfflinePlanHistorical, caps.PhaseServe, in, func(out []byte) error {
+		p, err := offlineengine.DecodePlan(out)
+		if err != nil {
+			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("planning historical retrieval: %w", err)
+	}
+	return plan, nil
+}
+
+// HistoricalRequest asks for point-in-time-correct feature values for every row of an
+// entity source (Feast's get_historical_features).
+type HistoricalRequest struct {
+	// EntitiesPath is a Parquet or CSV file of entity rows (format by extension); or
+	// EntitiesQuery is a SELECT the engine runs instead, reading only EngineAccess.
+	EntitiesPath  string
+	EntitiesQuery string
+	// TimestampColumn is the entity rows' timestamp; "" means event_timestamp, or the
+	// only timestamp column when there is no event_timestamp (as Feast infers it).
+	TimestampColumn string
+	// Features ("view:feature") or FeatureService selects the features.
+	Features         []string
+	FeatureService   string
+	FullFeatureNames bool
+	// EngineAccess lists further files or directories EntitiesQuery may read.
+	EngineAccess offlineengine.Access
+	// Engine tunes the DuckDB execution (its Access is set from the request).
+	Engine offlineengine.Options
+}
+
+// HistoricalResult describes a finished historical retrieval.
+type HistoricalResult struct {
+	Columns []offlineengine.Column
+	Rows    int64
+}
+
+// StreamHistoricalFeatures plans the request and streams its result: open receives the
+// result's columns before any row (also when there are none) and returns the function
+// that receives each batch.
+func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req HistoricalRequest,
+	open func(cols []offlineengine.Column) (func(*offlineengine.Batch) error, error)) (*HistoricalResult, error) {
+	st, err := fs.offlineStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hp, ok := st.(HistoricalPlanner)
+	if !ok {
+		return nil, Requestf(Unprocessable, "offline_store", "the offline store does not support historical retrieval")
+	}
+	preq, access, err := fs.historicalPlanRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := hp.PlanHistorical(ctx, *preq)
+	if err != nil {
+		if errors.Is(err, abi.ErrBadArgument) {
+			return nil, Requestf(Unprocessable, "", "%v", err)
+		}
+		return nil, err
+	}
+	write, err := open(plan.ResultSchema)
+	if err != nil {
+		return nil, err
+	}
+	opts := req.Engine
+	opts.Access = access
+	n, err := offlineengine.Execute(ctx, plan, opts, write)
+	if err != nil {
+		return nil, fmt.Errorf("running the historical retrieval: %w", err)
+	}
+	return &HistoricalResult{Columns: plan.ResultSchema, Rows: n}, nil
+}
+
+// GetHistoricalFeatures writes the request's training data to the Parquet file out. The
+// file appears only when complete: rows go to a temporary file next to it, renamed at
+// the end, so a failure leaves no partial output.
+func (fs *FeatureStore) GetHistoricalFeatures(ctx context.Context, req HistoricalRequest, out string) (res *HistoricalResult, err error) {
+	if out == "" {
+		return nil, Requestf(BadRequest, "out", "no output file given")
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("creating the output file next to %s: %w", out, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var pw *arrowout.ParquetWriter
+	res, err = fs.StreamHistoricalFeatures(ctx, req, func(cols []offlineengine.Column) (func(*offlineengine.Batch) error, error) {
+		// Only the Writer: the Parquet writer would close the file itself, before the sync.
+		pw, err = arrowout.NewParquetWriter(struct{ io.Writer }{tmp}, cols)
+		if err != nil {
+			return nil, fmt.Errorf("writing %s: %w", out, err)
+		}
+		return func(b *offlineengine.Batch) error {
+			if err := pw.Write(b); err != nil {
+				return fmt.Errorf("writing %s: %w", out, err)
+			}
+			return nil
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err = pw.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err = os.Rename(tmp.Name(), out); err != nil {
+		return nil, fmt.Errorf("moving the finished output into place at %s: %w", out, err)
+	}
+	return res, nil
+}
+
+// historicalPlanRequest resolves the request against the registry and the entity source
+// and returns the plugin's input and what the engine may read.
+func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req HistoricalRequest) (*HistoricalPlanRequest, offlineengine.Access, error) {
+	var access offlineengine.Access
+	cat, err := fs.servingCatalog(ctx)
+	if err != nil {
+		return nil, access, err
+	}
+	var groups []*readGroup
+	switch {
+	case req.FeatureService != "" && len(req.Features) > 0:
+		return nil, access, Requestf(BadRequest, "features", "give features or a feature service, not both")
+	case req.FeatureService != "":
+		groups, err = cat.resolveService(req.FeatureService)
+	case len(req.Features) > 0:
+		groups, err = cat.resolveRefs(req.Features)
+	default:
+		return nil, access, Requestf(BadRequest, "features", "no features requested")
+	}
+	if err != nil {
+		return nil, access, err
+	}
+	reg, err := fs.Registry(ctx)
+	if err != nil {
+		return nil, access, err
+	}
+
+	// The entity source, described by the engine itself.
+	es := EntitySource{Query: req.EntitiesQuery, TimestampField: req.TimestampColumn}
+	var from string
+	var params []any
+	switch {
+	case req.EntitiesPath != "" && req.EntitiesQuery != "":
+		return nil, access, Requestf(BadRequest, "entities", "give an entity file or an entity query, not both")
+	case req.EntitiesPath != "":
+		p, err := filepath.Abs(req.EntitiesPath)
+		if err != nil {
+			return nil, access, fmt.Errorf("resolving the entity file %s: %w", req.EntitiesPath, err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return nil, access, Requestf(Unprocessable, "entities", "cannot read the entity file: %v", err)
+		}
+		es.Path, es.FileFormat = p, "parquet"
+		from = "read_parquet($1)"
+		if strings.EqualFold(filepath.Ext(p), ".csv") {
+			es.FileFormat, from = "csv", "read_csv_auto($1)"
+		}
+		params = []any{p}
+		access.Paths = append(access.Paths, p)
+	case req.EntitiesQuery != "":
+		from = "(" + strings.TrimRight(strings.TrimSpace(req.EntitiesQuery), "; \t\r\n") + ")"
+		access.Paths = append(access.Paths, req.EngineAccess.Paths...)
+		access.Directories = append(access.Directories, req.EngineAccess.Directories...)
+	default:
+		return nil, access, Requestf(BadRequest, "entities", "no entity rows given (a file or a query)")
+	}
+	cols, err := offlineengine.Describe(ctx, from, params, offlineengine.Options{Access: access})
+	if err != nil {
+		return nil, access, Requestf(Unprocessable, "entities", "reading the entity source: %v", err)
+	}
+	for _, c := range cols {
+		es.Columns = append(es.Columns, PlanColumn{Name: c.Name, Type: c.Type})
+	}
+	if es.TimestampField == "" {
+		es.TimestampField, err = inferTimestampColumn(cols)
+		if err != nil {
+			return nil, access, err
+		}
+	}
+
+	preq := &HistoricalPlanRequest{Project: fs.cfg.Project, Entities: es, FullFeatureNames: req.FullFeatureNames}
+	for gi, g := range groups {
+		fv := findFeatureView(reg, fs.cfg.Project, g.view.name)
+		field := "features"
+		if req.FeatureService != "" {
+			field = "feature_service " + req.FeatureService
+		}
+		if fv == nil || fv.Spec.BatchSource == nil {
+			return nil, access, Requestf(Unprocessable, field, "feature view %q has no batch source to read history from", g.view.name)
+		}
+		mv, err := fs.matViewOf(reg, fv)
+		if err != nil {
+			return nil, access, err
+		}
+		hv := HistoricalView{Name: g.view.name, NameToUse: g.prefix, Source: mv.source, TTL: g.view.ttl.Microseconds()}
+		for _, k := range mv.keys {
+			hv.JoinKeys = append(hv.JoinKeys, HistoricalJoinKey{Name: k.name, Type: k.plain, EntityColumn: g.requestColumn(k.name)})
+		}
+		for _, fi := range g.features {
+			name := g.view.features[fi].name
+			var col *matColumn
+			for i := range mv.features {
+				if mv.features[i].name == name {
+					col = &mv.features[i]
+				}
+			}
+			if col == nil {
+				return nil, access, fmt.Errorf("feature %s:%s is in the serving catalog but not in the registry view (group %d)", g.view.name, name, gi)
+			}
+			hv.Features = append(hv.Features, PlanColumn{Name: name, Type: col.plain})
+		}
+		preq.Views = append(preq.Views, hv)
+		if st, err := os.Stat(mv.source.Path); err == nil && st.IsDir() {
+			access.Directories = append(access.Directories, mv.source.Path)
+		} else {
+			access.Paths = append(access.Paths, mv.source.Path)
+		}
+	}
+	return preq, access, nil
+}
+
+// inferTimestampColumn picks the entity timestamp as Feast does: event_timestamp, else
+// the only timestamp column.
+func inferTimestampColumn(cols []offlineengine.Column) (string, error) {
+	var stamps []string
+	for _, c := range cols {
+		if c.Name == "event_timestamp" {
+			return c.Name, nil
+		}
+		if c.Type == abi.TypeUnixTimestamp {
+			stamps = append(stamps, c.Name)
+		}
+	}
+	if len(stamps) == 1 {
+		return stamps[0], nil
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = strconv.Quote(c.Name) + " " + c.Type.String()
+	}
+	return "", Requestf(Unprocessable, "entities",
+		"the entity rows have no event_timestamp column and %d other timestamp columns: name the timestamp column (columns: %s)",
+		len(stamps), strings.Join(names, ", "))
+}
+
+func findFeatureView(reg *registry.Registry, project, name string) *registry.FeatureView {
+	for _, fv := range reg.FeatureViews {
+		if fv.Spec != nil && fv.Spec.Project == project && fv.Spec.Name == name {
+			return fv
+		}
+	}
+	return nil
+}

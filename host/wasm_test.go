@@ -505,3 +505,19 @@ func TestLogsAndClocks(t *testing.T) {
 		t.Errorf("log host function seen: %v, stdout seen: %v (records: %d)", sawLog, sawStdout, len(h.recs))
 	}
 }
+
+func TestCanceledCaller(t *testing.T) {
+	cfg := testConfig(t, "echo")
+	cfg.Pool = host.PoolConfig{Min: 1, Max: 1}
+	s := load(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Read(ctx, readReq("p", key1))
+	if host.FaultClass(err) != host.FaultCanceled {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	roundTrip(t, s, "p")
+	if h := s.Health(); h.Discarded != 0 || !h.Healthy() {
+		t.Errorf("a canceled caller cost an instance or health: %+v", h)
+	}
+}

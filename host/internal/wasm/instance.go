@@ -110,11 +110,13 @@ func (in *instance) callFault(ctx context.Context, export string, err error) err
 		default:
 			detail = fmt.Sprintf("guest exited with code %d", exit.ExitCode())
 		}
-	} else if cerr := ctx.Err(); cerr != nil {
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		kind, detail = fault.ErrDeadline, "answered after the deadline of "+in.p.timeoutFor(in.phase).String()
+	} else if errors.Is(err, context.Canceled) {
+		kind, detail = fault.ErrCanceled, "the caller canceled"
+	} else if in.flag != nil && in.flag.Get() != 0 {
+		// The trap is the instrumented loop check: the host set the flag at the deadline.
 		kind, detail = fault.ErrDeadline, "stopped after "+in.p.timeoutFor(in.phase).String()
-		if cerr == context.Canceled {
-			kind, detail = fault.ErrCanceled, "stopped because the caller canceled"
-		}
 	}
 	if kind == fault.ErrTrap && in.outOfMemory() {
 		kind = fault.ErrMemoryLimit

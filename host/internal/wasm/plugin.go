@@ -422,6 +422,13 @@ func (p *Plugin) Call(ctx context.Context, e Export, phase caps.Phase, input []b
 		return fault.New(p.name, e.Name(), fault.ErrUnhealthy, nil, "failing fast until %s after repeated faults; last: %s",
 			st.RetryAt.Format(time.RFC3339), st.LastFault)
 	}
+	if cerr := ctx.Err(); cerr != nil { // don't start work nobody waits for
+		kind := fault.ErrCanceled
+		if cerr == context.DeadlineExceeded {
+			kind = fault.ErrDeadline
+		}
+		return fault.New(p.name, e.Name(), kind, cerr, "the caller's context ended before the call")
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeoutFor(phase))
 	defer cancel()
 	in, err := p.pool.acquire(ctx)
@@ -435,6 +442,11 @@ func (p *Plugin) Call(ctx context.Context, e Export, phase caps.Phase, input []b
 	})
 	discard := fault.Discards(err) || in.interrupted ||
 		p.opts.RecycleAfterCalls > 0 && in.calls >= p.opts.RecycleAfterCalls
+	if fault.Class(err) == fault.ClassCanceled && !in.interrupted && p.mode != InterruptCloseOnDone && !in.mod.IsClosed() {
+		// The caller gave up, but the guest finished its call normally (only wazero's
+		// own mechanism closes the module on cancellation): the instance is intact.
+		discard = p.opts.RecycleAfterCalls > 0 && in.calls >= p.opts.RecycleAfterCalls
+	}
 	p.pool.release(in, discard)
 	p.record(err)
 	return err

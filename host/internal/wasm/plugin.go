@@ -417,17 +417,17 @@ func (p *Plugin) Call(ctx context.Context, e Export, phase caps.Phase, input []b
 	if p.closed.Load() {
 		return fault.New(p.name, e.Name(), fault.ErrClosed, nil, "")
 	}
-	if !p.breaker.allow() {
-		st := p.breaker.status()
-		return fault.New(p.name, e.Name(), fault.ErrUnhealthy, nil, "failing fast until %s after repeated faults; last: %s",
-			st.RetryAt.Format(time.RFC3339), st.LastFault)
-	}
 	if cerr := ctx.Err(); cerr != nil { // don't start work nobody waits for
 		kind := fault.ErrCanceled
 		if cerr == context.DeadlineExceeded {
 			kind = fault.ErrDeadline
 		}
 		return fault.New(p.name, e.Name(), kind, cerr, "the caller's context ended before the call")
+	}
+	if !p.breaker.allow() {
+		st := p.breaker.status()
+		return fault.New(p.name, e.Name(), fault.ErrUnhealthy, nil, "failing fast until %s after repeated faults; last: %s",
+			st.RetryAt.Format(time.RFC3339), st.LastFault)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeoutFor(phase))
 	defer cancel()

@@ -7,6 +7,7 @@
 //	larder teardown                          drop online tables and the project's registry
 //	larder materialize START END [--views]   load the latest values of a window online
 //	larder materialize-incremental END       load what is new since the last run
+//	larder historical --entities F --out F   training data (point-in-time join) to Parquet
 //	larder serve [--host H] [--port P]       Feast's HTTP feature server
 //	larder registry-dump                     the registry as JSON
 //	larder conformance PLUGIN.wasm           check a plugin against the ABI and Feast
@@ -43,6 +44,7 @@ Commands:
   teardown                         drop the project's online tables and registry objects
   materialize START END            load the latest values in [START, END) into the online store
   materialize-incremental END      load everything new since the last materialization, up to END
+  historical --entities FILE ...   point-in-time-correct training data to a Parquet file
   serve                            run the feature server (Feast's HTTP API)
   registry-dump                    print the project's registry as JSON
   conformance PLUGIN.wasm          run the conformance suite against a plugin
@@ -77,6 +79,7 @@ var commands = map[string]command{
 	"materialize":             cmdMaterialize,
 	"materialize-incremental": cmdMaterializeIncremental,
 	"serve":                   cmdServe,
+	"historical":              cmdHistorical,
 	"registry-dump":           cmdRegistryDump,
 	"plugin":                  cmdPlugin,
 	"conformance": func(ctx context.Context, _ *globals, args []string, stdout, stderr io.Writer) int {

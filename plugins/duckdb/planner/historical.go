@@ -220,7 +220,9 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		if !ok {
 			return "", "", nil, nil, bad("%s (%s): join key %q needs the entity column %q, which the entity source does not have", field, v.Name, k.Name, ec)
 		}
-		if et != typ {
+		// Integers of either width compare by value (an INT32 column in a CSV of ids
+		// against an INT64 join key is the common case); anything else is a mistake.
+		if et != typ && !(isInteger(et) && isInteger(typ)) {
 			return "", "", nil, nil, bad("%s (%s): join key %q has type %s but the entity column %q has type %s", field, v.Name, k.Name, typ, ec, et)
 		}
 		kn := quoteIdent(fmt.Sprintf("k%d", i))
@@ -290,3 +292,5 @@ func columnNames(cs []Column) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+func isInteger(t string) bool { return t == "INT32" || t == "INT64" }

@@ -267,6 +267,19 @@ func TestHistoricalCSVEntitiesAndQuery(t *testing.T) {
 		}
 	}
 	t.Run("csv", func(t *testing.T) { check(t, historicalBase(t, "csv")) })
+	t.Run("int32 entity column against an int64 join key", func(t *testing.T) {
+		r := historicalBase(t, "csv")
+		r.Entities.Path = ""
+		r.Entities.Query = `SELECT * FROM (VALUES (1::INTEGER, TIMESTAMP '2026-03-01 02:00:00'), (2::INTEGER, TIMESTAMP '2026-03-01 02:00:00'), (1::INTEGER, TIMESTAMP '2026-03-01 01:00:00')) AS t(driver_id, event_timestamp)`
+		r.Entities.Columns[0].Type = "INT32"
+		_, got, err := runHistorical(t, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got[0][2], got[1][2], got[2][2]) != "0.75 <nil> 0.5" {
+			t.Fatalf("got %v", got)
+		}
+	})
 	t.Run("query", func(t *testing.T) {
 		r := historicalBase(t, "csv")
 		r.Entities.Path = ""

@@ -274,6 +274,44 @@ func statusFromBitmap(st, valid []byte) {
 	}
 }
 
+// appendColumns writes a batch of rows rows with metadata meta and columns cols into
+// dst[:0], copying each buffer whole; it is abi.Batch.Encode without the per-row checks
+// (the host checks what it receives).
+func appendColumns(dst []byte, rows int, meta []byte, cols []abi.Column) []byte {
+	pos := headerSize
+	metaOff, metaLen := reserve(&pos, len(meta))
+	table := pos
+	pos += len(cols) * descSize
+	for i := range cols {
+		c := &cols[i]
+		pos += pad8(len(c.Name)) + pad8(len(c.Validity)) + pad8(len(c.Offsets)) + pad8(len(c.Values)) +
+			pad8(len(c.ChildValidity)) + pad8(len(c.ChildOffsets))
+	}
+	out := growTo(dst, pos)
+	putHeader(out, rows, len(cols), int(metaOff), int(metaLen))
+	le.PutUint32(out[28:], uint32(table))
+	copy(out[metaOff:], meta)
+	pos = table + len(cols)*descSize
+	for i := range cols {
+		c := &cols[i]
+		d := out[table+i*descSize:]
+		var flags uint16
+		if c.Validity != nil {
+			flags = hasValid
+		}
+		nameOff, nameLen := reserve(&pos, len(c.Name))
+		copy(out[nameOff:], c.Name)
+		putDesc(d, nameOff, nameLen, c.Type, flags, c.NullCount)
+		for k, buf := range [...][]byte{c.Validity, c.Offsets, c.Values, c.ChildValidity, c.ChildOffsets} {
+			off, n := reserve(&pos, len(buf))
+			copy(out[off:], buf)
+			le.PutUint32(d[16+k*8:], off)
+			le.PutUint32(d[20+k*8:], n)
+		}
+	}
+	return out
+}
+
 // appendParams writes the one-row parameter batch of a query: metadata meta, one column
 // per parameter named p1, p2, ... into dst[:0].
 func appendParams(dst []byte, meta []byte, p *Params) []byte {

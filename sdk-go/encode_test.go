@@ -243,3 +243,24 @@ func TestAppendChecks(t *testing.T) {
 		r.Set(0, 0, nil, 0)
 	}()
 }
+
+func TestAppendColumnsMatchesCodec(t *testing.T) {
+	v, ts := segmentsOf(t, []readSlot{{value: []byte("a"), ts: 5, set: true}, {}, {value: []byte("bc"), ts: 7, set: true}})
+	i32 := abi.NewColumnBuilder("n", abi.TypeInt32List, 3)
+	i32.AppendInt32List([]int32{1, 2})
+	i32.AppendNull()
+	i32.AppendInt32List(nil)
+	sl := abi.NewColumnBuilder("s", abi.TypeStringList, 3)
+	sl.AppendStringList([]string{"x", "yz"})
+	sl.AppendStringList(nil)
+	sl.AppendStringList([]string{""})
+	cols := []abi.Column{*v, *ts, i32.Column(), sl.Column(), {Name: "z", Type: abi.TypeNull, NullCount: 3}}
+	meta := []byte(`{"sql":"INSERT"}`)
+	want, err := (&abi.Batch{Rows: 3, Metadata: meta, Columns: cols}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendColumns(bytes.Repeat([]byte{0x77}, 40)[:0], 3, meta, cols); !bytes.Equal(got, want) {
+		t.Errorf("appendColumns differs from abi.Encode\n got %x\nwant %x", got, want)
+	}
+}

@@ -73,6 +73,20 @@ func (w *WriteBatch) CreatedTime(i int) (int64, bool) {
 	return w.created.Timestamp(i), true
 }
 
+// EntityKeyColumn returns the serialized entity keys as a BYTES column (no nulls).
+func (w *WriteBatch) EntityKeyColumn() *abi.Column { return w.keys }
+
+// EventTimeColumn returns the event timestamps as a UNIX_TIMESTAMP column (no nulls).
+func (w *WriteBatch) EventTimeColumn() *abi.Column { return w.events }
+
+// CreatedTimeColumn returns the created timestamps as a nullable UNIX_TIMESTAMP column, or
+// nil when the request has none.
+func (w *WriteBatch) CreatedTimeColumn() *abi.Column { return w.created }
+
+// ValueColumn returns the serialized Values of feature f as a nullable BYTES column
+// (null = nothing written for that row).
+func (w *WriteBatch) ValueColumn(f int) *abi.Column { return w.values[f] }
+
 // Value returns the serialized Value of feature f (an index into Features) in row i;
 // false means the row writes nothing for that feature.
 func (w *WriteBatch) Value(i, f int) ([]byte, bool) {

@@ -140,6 +140,41 @@ func (c *SQLClient) ExecArgs(sql string, a *ExecArgs) (int64, error) {
 	return c.execOp(abi.SQLOpExec, "exec", sql, a)
 }
 
+// ExecColumns runs sql once per row of existing columns, all in one transaction: cols[j] is
+// parameter j+1 (a nil column is all NULL) and each must have rows rows. The columns are
+// copied into the request whole, with no per-row work, so passing a WriteBatch's columns
+// straight through (EntityKeyColumn, ValueColumn, ...) is the cheap way to write. Timestamp
+// columns bind as Unix seconds (floor).
+func (c *SQLClient) ExecColumns(sql string, rows int, cols ...*abi.Column) (int64, error) {
+	c.cols = c.cols[:0]
+	for j, col := range cols {
+		if col == nil {
+			c.cols = append(c.cols, abi.Column{Name: paramName(j), Type: abi.TypeNull, NullCount: rows})
+			continue
+		}
+		cc := *col
+		cc.Name = paramName(j)
+		c.cols = append(c.cols, cc)
+	}
+	c.meta = append(c.meta[:0], `{"sql":`...)
+	c.meta = appendJSONString(c.meta, sql)
+	c.meta = append(c.meta, '}')
+	c.req = appendColumns(c.req, rows, c.meta, c.cols)
+	resp, err := c.callRaw(abi.SQLOpExec, "exec", c.req)
+	if err != nil {
+		return 0, err
+	}
+	return rowsAffected(c.name, "exec", resp)
+}
+
+func rowsAffected(name, what string, resp *abi.Batch) (int64, error) {
+	col := resp.Column("rows_affected")
+	if col == nil || col.Type != abi.TypeInt64 || resp.Rows != 1 || col.IsNull(0) {
+		return 0, Errorf(abi.ErrInternal, "sql %q: %s response has no rows_affected INT64 value", name, what)
+	}
+	return col.Int64(0), nil
+}
+
 // DDL runs schema statements (CREATE, DROP, ALTER ...). Several statements may be separated
 // by semicolons. The host allows DDL only in the apply and teardown phases.
 func (c *SQLClient) DDL(sql string) error {
@@ -165,11 +200,7 @@ func (c *SQLClient) execOp(op uint32, what, sql string, a *ExecArgs) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	col := resp.Column("rows_affected")
-	if col == nil || col.Type != abi.TypeInt64 || resp.Rows != 1 || col.IsNull(0) {
-		return 0, Errorf(abi.ErrInternal, "sql %q: %s response has no rows_affected INT64 value", c.name, what)
-	}
-	return col.Int64(0), nil
+	return rowsAffected(c.name, what, resp)
 }
 
 // call encodes the request, runs it through the host and decodes the response.

@@ -124,7 +124,8 @@ func (s *SQLite) ddl(ctx context.Context, what, project, ddl string) error {
 	return nil
 }
 
-// Write upserts one row per (entity, feature) with a value in one transaction.
+// Write upserts one row per (entity, feature) with a value, one statement execution per
+// entity, in one transaction.
 func (s *SQLite) Write(ctx context.Context, req host.WriteRequest) error {
 	name, err := tableName(req.Project, req.View)
 	if err != nil {
@@ -136,29 +137,34 @@ func (s *SQLite) Write(ctx context.Context, req host.WriteRequest) error {
 				req.View, i, len(r.Values), len(req.Features), abi.ErrBadArgument)
 		}
 	}
+	if len(req.Rows) == 0 || len(req.Features) == 0 {
+		return nil
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("writing feature view %q to native sqlite: %w", req.View, err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, upsertSQL(name))
+	st, err := tx.PrepareContext(ctx, upsertSQL(name, req.Features))
 	if err != nil {
 		return fmt.Errorf("writing feature view %q to native sqlite: %w", req.View, err)
 	}
 	defer st.Close()
+	args := make([]any, 3+len(req.Features))
 	for i, r := range req.Rows {
-		event := toSeconds(r.EventTS)
-		var created any
+		args[0], args[1], args[2] = r.EntityKey, unixSeconds(r.EventTS), nil
 		if !r.CreatedTS.IsZero() {
-			created = toSeconds(r.CreatedTS)
+			args[2] = unixSeconds(r.CreatedTS)
 		}
-		for f, feature := range req.Features {
-			if r.Values[f] == nil {
-				continue
+		for f, v := range r.Values {
+			if v == nil {
+				args[3+f] = nil
+			} else {
+				args[3+f] = v
 			}
-			if _, err := st.ExecContext(ctx, r.EntityKey, feature, r.Values[f], event, created); err != nil {
-				return fmt.Errorf("writing feature view %q to native sqlite: row %d feature %q: %w", req.View, i, feature, err)
-			}
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("writing feature view %q to native sqlite: row %d: %w", req.View, i, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -274,5 +280,14 @@ func (s *SQLite) Close(context.Context) error {
 	return s.db.Close()
 }
 
-// toSeconds truncates toward zero, as Feast's int(datetime.timestamp()) does.
-func toSeconds(t time.Time) int64 { return t.UnixMicro() / 1_000_000 }
+// unixSeconds is t in whole Unix seconds, rounded down, as the host binds a timestamp
+// parameter (Feast's int(datetime.timestamp()) truncates toward zero instead; the two differ
+// only before 1970).
+func unixSeconds(t time.Time) int64 {
+	us := t.UnixMicro()
+	s := us / 1_000_000
+	if us%1_000_000 < 0 {
+		s--
+	}
+	return s
+}

@@ -32,11 +32,22 @@ func createTableSQL(table string) string {
 
 func dropTableSQL(table string) string { return "DROP TABLE IF EXISTS " + quoteIdent(table) + ";\n" }
 
-func upsertSQL(table string) string {
-	return "INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
-		"VALUES (?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
-		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+func upsertSQL(table string, features []string) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
+		"SELECT ?1, column1, column2, ?2, ?3 FROM (VALUES ")
+	for f, name := range features {
+		if f > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(" + quoteLiteral(name) + ",?" + strconv.Itoa(f+4) + ")")
+	}
+	b.WriteString(") WHERE column2 IS NOT NULL ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
+		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts")
+	return b.String()
 }
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func selectSQL(table string, n, nf int, ordered bool) string {
 	var b strings.Builder

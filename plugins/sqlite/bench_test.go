@@ -126,3 +126,61 @@ func benchKey(i int) []byte {
 	}
 	return k
 }
+
+// BenchmarkOnlineWrite writes 1,000 entities × 10 features per op (one materialization
+// batch): native is host/nativestore, wasm this plugin through the host.
+func BenchmarkOnlineWrite(b *testing.B) {
+	const (
+		entities = 1000
+		nfeat    = 10
+	)
+	feats := make([]string, nfeat)
+	for f := range feats {
+		feats[f] = fmt.Sprintf("feature_%02d", f)
+	}
+	rows := make([]host.WriteRow, entities)
+	for i := range rows {
+		vals := make([][]byte, nfeat)
+		for f := range vals {
+			vals[f] = []byte(fmt.Sprintf("\x11value-%d-%d", i, f))
+		}
+		rows[i] = host.WriteRow{EntityKey: benchKey(i), EventTS: t0, CreatedTS: t0, Values: vals}
+	}
+	req := host.WriteRequest{Project: project, View: "driver_stats", Features: feats, Rows: rows}
+	for _, s := range []struct {
+		name string
+		open func(b *testing.B, path string) host.OnlineStore
+	}{
+		{"native", func(b *testing.B, path string) host.OnlineStore {
+			st, err := nativestore.NewSQLite(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { st.Close(ctx) })
+			return st
+		}},
+		{"wasm", func(b *testing.B, path string) host.OnlineStore {
+			wasm := wasmPath(b)
+			if wasm == "" {
+				b.Skip("no Wasm module (-short)")
+			}
+			return sdktest.WasmOnlineStore(b, wasm, sdktest.Options{SQL: map[string]string{"online": path}})
+		}},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			store := s.open(b, filepath.Join(b.TempDir(), "online.db"))
+			if err := store.Update(ctx, host.UpdateRequest{Project: project, TablesToKeep: []host.Table{table("driver_stats", feats...)}}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if err := store.Write(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -34,12 +34,27 @@ func createTableSQL(table string) string {
 
 func dropTableSQL(table string) string { return "DROP TABLE IF EXISTS " + quoteIdent(table) + ";\n" }
 
-// upsertSQL is Feast's write: last write wins, whatever the timestamps.
-func upsertSQL(table string) string {
-	return "INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
-		"VALUES (?, ?, ?, ?, ?) ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
-		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+// upsertSQL writes one entity's features, Feast's way (INSERT … ON CONFLICT DO UPDATE, last
+// write wins, whatever the timestamps): parameters are ?1 entity key, ?2 event time, ?3
+// created time (Unix seconds, NULL = none), then one value per feature (NULL = not written:
+// that feature's row is left alone). Feature names are quoted literals.
+func upsertSQL(table string, features []string) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + quoteIdent(table) + " (entity_key, feature_name, value, event_ts, created_ts) " +
+		"SELECT ?1, column1, column2, ?2, ?3 FROM (VALUES ")
+	for f, name := range features {
+		if f > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(" + quoteLiteral(name) + ",?" + strconv.Itoa(f+4) + ")")
+	}
+	b.WriteString(") WHERE column2 IS NOT NULL ON CONFLICT(entity_key, feature_name) DO UPDATE SET " +
+		"value = excluded.value, event_ts = excluded.event_ts, created_ts = excluded.created_ts")
+	return b.String()
 }
+
+// quoteLiteral quotes a SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // selectSQL reads n entity keys × nf features with Feast's semantics (the stored row of each
 // (entity_key, feature_name), no timestamp filter) in the shape of a read response: the keys

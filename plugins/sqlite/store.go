@@ -28,9 +28,10 @@ var le = binary.LittleEndian
 type store struct {
 	db *sdk.SQLClient
 
-	params sdk.Params
-	args   *sdk.ExecArgs
-	stmts  map[sqlKey]*sdk.Stmt
+	params  sdk.Params
+	cols    []*abi.Column
+	stmts   map[sqlKey]*sdk.Stmt
+	upserts map[string]string
 }
 
 type sqlKey struct {
@@ -41,9 +42,9 @@ type sqlKey struct {
 
 func newStore(db *sdk.SQLClient) *store {
 	return &store{
-		db:    db,
-		args:  sdk.NewExecArgs(abi.TypeBytes, abi.TypeString, abi.TypeBytes, abi.TypeInt64, abi.TypeInt64),
-		stmts: map[sqlKey]*sdk.Stmt{},
+		db:      db,
+		upserts: map[string]string{},
+		stmts:   map[sqlKey]*sdk.Stmt{},
 	}
 }
 
@@ -109,42 +110,39 @@ func (s *store) Teardown(req sdk.UpdateRequest) error {
 	return nil
 }
 
-// Write upserts one row per (entity, feature) with a value, all in one EXEC (one
-// transaction). Like Feast: last write wins, no timestamp comparison.
+// Write upserts one row per (entity, feature) with a value: one statement execution per
+// entity row, all in one EXEC (one transaction), whose parameters are the request's own
+// columns passed through whole. Like Feast: last write wins, no timestamp comparison.
 func (s *store) Write(b *sdk.WriteBatch) error {
 	name, err := tableName(b.Project, b.View)
 	if err != nil {
 		return err
 	}
-	s.args.Reset()
-	ek, fn, val, ets, cts := s.args.Col(0), s.args.Col(1), s.args.Col(2), s.args.Col(3), s.args.Col(4)
-	for i := 0; i < b.Len(); i++ {
-		key := b.EntityKey(i)
-		event := toSeconds(b.EventTime(i))
-		created, hasCreated := b.CreatedTime(i)
-		for f, feature := range b.Features {
-			v, ok := b.Value(i, f)
-			if !ok {
-				continue
-			}
-			ek.AppendBytes(key)
-			fn.AppendString(feature)
-			val.AppendBytes(v)
-			ets.AppendInt64(event)
-			if hasCreated {
-				cts.AppendInt64(toSeconds(created))
-			} else {
-				cts.AppendNull()
-			}
-		}
-	}
-	if s.args.Len() == 0 {
+	if b.Len() == 0 || len(b.Features) == 0 {
 		return nil
 	}
-	if _, err := s.db.ExecArgs(upsertSQL(name), s.args); err != nil {
+	s.cols = append(s.cols[:0], b.EntityKeyColumn(), b.EventTimeColumn(), b.CreatedTimeColumn())
+	for f := range b.Features {
+		s.cols = append(s.cols, b.ValueColumn(f))
+	}
+	if _, err := s.db.ExecColumns(s.upsert(name, b.Features), b.Len(), s.cols...); err != nil {
 		return sdk.Errorf(err, "writing %d rows of feature view %q to sqlite: %w", b.Len(), b.View, err)
 	}
 	return nil
+}
+
+// upsert returns the write statement for table and features, cached.
+func (s *store) upsert(table string, features []string) string {
+	key := table + "\x00" + strings.Join(features, "\x00")
+	if q, ok := s.upserts[key]; ok {
+		return q
+	}
+	if len(s.upserts) > 256 {
+		clear(s.upserts)
+	}
+	q := upsertSQL(table, features)
+	s.upserts[key] = q
+	return q
 }
 
 // Read answers run by run (a run is consecutive request rows of one view; a host sends
@@ -231,10 +229,6 @@ func (s *store) selectStmt(table string, n, nf int, ordered bool) *sdk.Stmt {
 	s.stmts[k] = q
 	return q
 }
-
-// toSeconds converts microseconds to whole seconds, truncating toward zero as Feast's
-// int(datetime.timestamp()) does.
-func toSeconds(micros int64) int64 { return micros / 1_000_000 }
 
 // quoteIdent quotes a SQL identifier.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

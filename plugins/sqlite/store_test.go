@@ -410,3 +410,17 @@ func TestCrossCheckWithNativeStore(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotedNames uses names that need quoting in SQL: they must round-trip, not break or
+// inject into the statements.
+func TestQuotedNames(t *testing.T) {
+	feats := []string{`it's`, `a"b`, `x); DROP TABLE t; --`}
+	forEachMode(t, func(t *testing.T, open opener) {
+		s := open(t, dbPath(t))
+		view := `we"ird view`
+		mustUpdate(t, s, table(view, feats...))
+		mustWrite(t, s, view, feats, host.WriteRow{EntityKey: key(1), EventTS: t0, Values: [][]byte{value("1"), value("2"), value("3")}})
+		res := mustRead(t, s, host.ReadView{Name: view, Features: feats, EntityKeys: [][]byte{key(1)}})
+		check(t, res.Views[0], []want{{value("1"), t0}, {value("2"), t0}, {value("3"), t0}})
+	})
+}

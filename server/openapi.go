@@ -86,6 +86,27 @@ const openAPISpec = `{
         }
       }
     },
+    "/get-historical-features": {
+      "post": {
+        "summary": "Point-in-time-correct training data for the given entity rows, as an Arrow IPC stream (a Larder extension).",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+          "properties": {
+            "features": {"type": "array", "items": {"type": "string"}, "description": "view:feature references"},
+            "feature_service": {"type": "string"},
+            "full_feature_names": {"type": "boolean"},
+            "timestamp_column": {"type": "string", "description": "default event_timestamp"},
+            "entities": {"type": "object", "description": "columns of entity rows: name -> array of values; the timestamp column holds RFC 3339 text or Unix seconds",
+              "additionalProperties": {"type": "array", "items": {}}}
+          }, "required": ["entities"]}}}},
+        "responses": {
+          "200": {"description": "Every entity column, then the requested features; one row per entity row", "content": {"application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "422": {"description": "The request cannot be answered (e.g. an entity column's type does not match its join key)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "501": {"description": "The offline store cannot plan historical retrieval", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
     "/health": {
       "get": {
         "summary": "Checks server status: the registry is readable and the store plugins are healthy.",

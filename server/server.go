@@ -92,6 +92,7 @@ func New(fs FeatureStore, opts Options) *Server {
 	e.POST("/write-to-online-store", s.writeToOnlineStore)
 	e.POST("/materialize", s.materialize)
 	e.POST("/materialize-incremental", s.materializeIncremental)
+	e.POST(epGetHistoricalFeatures, s.getHistoricalFeatures)
 	e.GET("/health", s.health)
 	e.GET("/metrics", s.serveMetrics)
 	e.GET("/openapi.json", s.openAPI)

@@ -34,6 +34,8 @@ type FeatureStore struct {
 	storeMu sync.Mutex
 	online  OnlineStore
 	offline OfflineStore
+	// odfvMods caches on-demand feature views' modules by sha256 (odfv.go).
+	odfvMods odfvModules
 
 	// The registry cache. snap is replaced, never mutated; refreshing is set while a
 	// background reload runs.
@@ -132,6 +134,10 @@ func (fs *FeatureStore) Warm(ctx context.Context) error {
 			return err
 		}
 	}
+	// On-demand feature views' modules load with the registry, not on a request.
+	if _, err := fs.odfvIndex(ctx); err != nil {
+		return err
+	}
 	if fs.cfg.OfflineStore != nil {
 		if _, err := fs.offlineStore(ctx); err != nil {
 			return err
@@ -154,6 +160,7 @@ func (fs *FeatureStore) Close(ctx context.Context) error {
 	if fs.offline != nil {
 		errs = append(errs, fs.offline.Close(ctx))
 	}
+	errs = append(errs, fs.odfvMods.close(ctx))
 	return errors.Join(errs...)
 }
 

@@ -85,6 +85,14 @@ func (fs *FeatureStore) GetOnlineFeatures(ctx context.Context, req OnlineFeature
 		return nil, err
 	}
 	env := onlineEnv{cat: cat, storeOf: func(*viewDef) OnlineStore { return store }, keyVersion: fs.keyVersion(), now: fs.opts.Now()}
+	if len(cat.odfvs) > 0 { // on-demand feature views: odfv_serve.go
+		idx, err := fs.odfvIndex(ctx)
+		if err != nil {
+			return nil, err
+		}
+		env.cat = idx.cat
+		return env.getOnlineFeaturesODFV(ctx, req, idx)
+	}
 	return env.getOnlineFeatures(ctx, req)
 }
 

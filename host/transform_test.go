@@ -97,34 +97,61 @@ func TestTransformationRefusesGrants(t *testing.T) {
 	}
 }
 
+// The host checks a transformation's output against the declared outputs (the xform
+// fixture misbehaves on request; see conformance/fixtures/xform).
 func TestTransformationOutputChecks(t *testing.T) {
-	x := loadTransformation(t, examplePlugin(t, "odfv_conv_rate_rust"))
-	in := convRateInput([]float32{1}, []int64{1}, []int64{2}, nil)
+	cfg := testConfig(t, "xform")
+	x, err := host.LoadTransformation(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close(context.Background())
+	if len(x.Info().Ungranted) != 1 {
+		t.Errorf("the fixture asks for a capability; Ungranted = %v", x.Info().Ungranted)
+	}
+	outputs := []host.OutputField{{Name: "a", Type: abi.TypeInt64}, {Name: "b", Type: abi.TypeString}}
+	a := abi.NewColumnBuilder("a", abi.TypeInt64, 2)
+	a.AppendInt64(1)
+	a.AppendNull()
+	in := &abi.Batch{Rows: 2, Columns: []abi.Column{a.Column()}}
 	ctx := context.Background()
 	for _, c := range []struct {
-		name    string
-		outputs []host.OutputField
-		want    string
+		function, class, want string
 	}{
-		{"missing output", append(convRateOutputs[:2:2], host.OutputField{Name: "third", Type: abi.TypeDouble}), `"third"`},
-		{"wrong type", []host.OutputField{{Name: "conv_rate_plus_val1", Type: abi.TypeFloat}, convRateOutputs[1]}, `"conv_rate_plus_val1" has type DOUBLE, declared FLOAT`},
-		{"extra output", convRateOutputs[:1], `"conv_rate_plus_val2" is not a declared output`},
+		{"missing", host.FaultBadOutput, `output column "a" is missing`},
+		{"extra", host.FaultBadOutput, `"undeclared_extra" is not a declared output`},
+		{"wrong_type", host.FaultBadOutput, `"a" has type STRING, declared INT64`},
+		{"short_rows", host.FaultBadOutput, "1 rows for 2 input rows"},
+		{"garbage", host.FaultBadOutput, "LBF1"},
+		{"trap", host.FaultTrap, ""},
+		{"bad_argument", host.FaultStatus, "bad_argument requested"},
+		{"cap_open", host.FaultStatus, "refused"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := x.Transform(ctx, "transform", c.outputs, in)
-			if host.FaultClass(err) != host.FaultBadOutput || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("err = %v (class %q), want bad_output mentioning %s", err, host.FaultClass(err), c.want)
+		t.Run(c.function, func(t *testing.T) {
+			_, err := x.Transform(ctx, c.function, outputs, in)
+			if host.FaultClass(err) != c.class || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v (class %q), want %s mentioning %q", err, host.FaultClass(err), c.class, c.want)
+			}
+			if c.function == "cap_open" && !errors.Is(err, abi.ErrPermissionDenied) {
+				t.Fatalf("cap_open: %v, want PERMISSION_DENIED", err)
+			}
+			// Whatever happened, the plugin still computes.
+			out, err := x.Transform(ctx, "echo", outputs, in)
+			if err != nil || out.Columns[0].Int64(0) != 1 || !out.Columns[0].IsNull(1) || !out.Columns[1].IsNull(0) {
+				t.Fatalf("echo after %s: %+v, %v", c.function, out, err)
 			}
 		})
 	}
-	// The instance was discarded, the plugin still works.
-	if _, err := x.Transform(ctx, "transform", convRateOutputs, in); err != nil {
-		t.Fatal(err)
-	}
 	// Zero rows: no call, the declared columns.
-	out, err := x.Transform(ctx, "transform", convRateOutputs, &abi.Batch{})
-	if err != nil || out.Rows != 0 || len(out.Columns) != 2 || out.Columns[1].Type != abi.TypeDouble {
+	out, err := x.Transform(ctx, "trap", outputs, &abi.Batch{})
+	if err != nil || out.Rows != 0 || len(out.Columns) != 2 || out.Columns[1].Type != abi.TypeString {
 		t.Fatalf("zero rows: %+v, %v", out, err)
+	}
+	// Declarations no plugin could satisfy are refused before any call.
+	for _, bad := range [][]host.OutputField{nil, {{Name: "a", Type: abi.TypeInt64}, {Name: "a", Type: abi.TypeInt64}}, {{Name: "s", Type: abi.TypeStatus}}} {
+		if _, err := x.Transform(ctx, "echo", bad, in); err == nil || host.FaultClass(err) != host.FaultOther {
+			t.Errorf("outputs %v: err = %v", bad, err)
+		}
 	}
 }
 

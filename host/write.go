@@ -52,7 +52,21 @@ func (fs *FeatureStore) Push(ctx context.Context, req PushRequest) error {
 	if err != nil {
 		return err
 	}
-	return env.push(ctx, req)
+	// Write-time on-demand feature views fed by this push (odfv_serve.go): computed
+	// first, so a frame they reject writes nothing; written after the views.
+	odfvWrites, odfvs, err := fs.pushODFVs(ctx, env, req)
+	if err != nil {
+		return err
+	}
+	if err := env.push(ctx, req); err != nil {
+		return err
+	}
+	for i, w := range odfvWrites {
+		if err := env.storeOf(odfvs[i].store).Write(ctx, w); err != nil {
+			return fmt.Errorf("pushing %d rows from push source %q to on-demand feature view %q: %w", len(w.Rows), req.PushSourceName, w.View, err)
+		}
+	}
+	return nil
 }
 
 // WriteToOnlineStore writes a frame to one feature view's online table (Feast's
@@ -60,6 +74,9 @@ func (fs *FeatureStore) Push(ctx context.Context, req PushRequest) error {
 func (fs *FeatureStore) WriteToOnlineStore(ctx context.Context, req WriteToOnlineStoreRequest) error {
 	env, err := fs.writeEnv(ctx, true)
 	if err != nil {
+		return err
+	}
+	if handled, err := fs.writeToOnlineStoreODFV(ctx, env, req); handled { // odfv_serve.go
 		return err
 	}
 	return env.writeToOnlineStore(ctx, req)

@@ -87,9 +87,9 @@ func TestSoak(t *testing.T) {
 	bounds := []time.Duration{0}
 	for _, name := range []string{"trap", "loop", "membomb", "recursion", "stackbomb", "badregion", "badbatch", "oversized"} {
 		s := loadOne(name, nil)
-		// wazero grows the machine stack up to its fixed 400 MB ceiling without checking
-		// the deadline (RATIONALE.md): a stack bomb ends with "stack overflow" in a time
-		// set by the machine, not the deadline. It must still return.
+		// A stack bomb is stopped at its next function entry after the deadline, but one
+		// step of wazero's stack growth (a copy of up to hundreds of MB, in Go) cannot be
+		// interrupted (RATIONALE.md); it must still return, within a looser bound.
 		if name == "stackbomb" {
 			bounds = append(bounds, 10*time.Second)
 		} else {

@@ -155,6 +155,10 @@ func TestFixtureFaults(t *testing.T) {
 		{fixture: "membomb", callClass: host.FaultMemoryLimit, msg: "out of memory", limits: func(l *host.Limits) { l.MemoryBytes = 32 << 20 }},
 		{fixture: "recursion", callClass: host.FaultMemoryLimit, limits: func(l *host.Limits) { l.MemoryBytes = 32 << 20 }},
 		{fixture: "stackbomb", callClass: host.FaultTrap, msg: "stack overflow"},
+		// With a deadline well before the stack ceiling (about 200 ms of recursion on an
+		// idle machine) the function-entry check stops it at the deadline.
+		{fixture: "stackbomb", callClass: host.FaultDeadline, msg: "stopped after 20ms",
+			limits: func(l *host.Limits) { l.CallTimeout = 20 * time.Millisecond }},
 		{fixture: "badregion", callClass: host.FaultBadOutput, msg: "outside the"},
 		{fixture: "badbatch", callClass: host.FaultBadOutput, msg: "header says"},
 		{fixture: "wrongrows", callClass: host.FaultBadOutput, msg: "want 4"},

@@ -23,6 +23,9 @@ const (
 //	}
 //	global.set $budget (global.get $budget - 1)
 //
+// Every function also starts with "if (global.get $stop) unreachable", so a runaway
+// recursion stops at the deadline instead of at wazero's 400 MB stack ceiling.
+//
 // Only loops can run forever in Wasm (recursion ends at the stack limit). Compiled
 // guest code cannot be preempted by Go, so a loop must exit to Go now and then, or a
 // stop-the-world GC (and with it the timer that sets $stop) would wait for it forever;
@@ -200,6 +203,9 @@ const loopBudget = 16384
 func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error) {
 	gget := func(i uint32) []byte { return append([]byte{0x23}, uleb(uint64(i))...) }
 	gset := func(i uint32) []byte { return append([]byte{0x24}, uleb(uint64(i))...) }
+	// At function entry: stop a deep recursion at the deadline rather than at wazero's
+	// stack ceiling (stack growth exits to Go, so the timer gets to run).
+	entry := cat(gget(flag), []byte{0x04, 0x40, 0x00, 0x0b})
 	check := cat(
 		gget(budget), []byte{0x45, 0x04, 0x40}, // if budget == 0
 		[]byte{0x41, 0x00, 0x40, 0x00, 0x1a},       //   drop(memory.grow(0))
@@ -219,7 +225,7 @@ func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error
 			return nil, fmt.Errorf("code section, body %d: %w", i, r.err)
 		}
 		var err error
-		body, err = instrumentBody(body[:0], b, globals, check)
+		body, err = instrumentBody(body[:0], b, globals, entry, check)
 		if err != nil {
 			return nil, fmt.Errorf("code section, body %d: %w", i, err)
 		}
@@ -232,17 +238,23 @@ func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error
 	return out, nil
 }
 
-// instrumentBody copies one function body, inserting check after every loop header.
-func instrumentBody(out, b []byte, globals uint32, check []byte) ([]byte, error) {
+// instrumentBody copies one function body, inserting entry after the local
+// declarations and check after every loop header.
+func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte, error) {
 	r := reader{b: b}
 	groups := r.u32()
 	for i := uint32(0); i < groups && r.err == nil; i++ {
 		r.u32()
 		r.byte()
 	}
+	if r.err != nil {
+		return nil, r.err
+	}
 	depth := 1 // the function's own block
 	last := 0  // b[:last] has been copied to out
 	flush := func() { out = append(out, b[last:r.pos]...); last = r.pos }
+	flush()
+	out = append(out, entry...)
 	for r.err == nil && r.pos < len(b) {
 		op := r.byte()
 		switch {

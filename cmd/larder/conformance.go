@@ -24,6 +24,7 @@ report (PASS/FAIL/SKIP, fault class, timing). Exits 1 if any case fails, 2 on ba
   larder conformance store.wasm --sandbox [--soak 10s] [--fixtures DIR]
   larder conformance --sandbox [--fixtures DIR] [--healthy sqlite.wasm] [--soak 10s]
   larder conformance --expect-fault CLASS hostile.wasm
+  larder conformance odfv.wasm [--transform-spec spec.json]   (transformation plugins)
 
 Flags may come before or after PATH. See conformance/README.md.
 
@@ -53,6 +54,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		quiet       = fs.Bool("q", false, "print only failures and the summary")
 		redisURL    = fs.String("redis", os.Getenv("LARDER_REDIS_URL"), "Redis `URL` bound to the plugin's redis capabilities, one key namespace per case (default $LARDER_REDIS_URL)")
 		redisType   = fs.String("redis-type", "redis", "Feast redis_type of --redis: redis, redis_cluster or redis_sentinel")
+		xformSpec   = fs.String("transform-spec", "", "transformation plugins: spec `FILE` of the inputs, outputs and examples (default: the spec embedded for first-party examples)")
 		postgres    = fs.String("postgres", "", "bind the plugin's sql capabilities to this PostgreSQL `DSN` (one schema per case) instead of SQLite files")
 	)
 	var paths []string
@@ -163,6 +165,19 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			rep.Summary.Skipped++
 		}
 		rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	} else if path != "" && info.Kind == "transformation" {
+		opts := conformance.Options{Short: *short, CaseTimeout: *caseTimeout, Progress: show}
+		if *cases != "" {
+			opts.Cases = strings.Split(*cases, ",")
+		}
+		if *sandbox {
+			opts.Sandbox = sb
+		}
+		var err error
+		rep, err = runTransformConformance(ctx, path, *xformSpec, info, opts, conformance.WasmOptions{Config: cfg}, stdout, show)
+		if err != nil {
+			return usageErr("%v", err)
+		}
 	} else {
 		var target conformance.Target
 		if path != "" {

@@ -39,6 +39,9 @@ type WasmOptions struct {
 	// Postgres binds the plugin's sql capabilities to this PostgreSQL database (a DSN)
 	// instead of an SQLite file, each case in its own schema, derived from its directory.
 	Postgres string
+	// DynamoDB binds every dynamodb capability the plugin requests to this endpoint
+	// (dynalite, DynamoDB Local), each case under its own table namespace.
+	DynamoDB string
 }
 
 // DBFile is the SQLite database, inside a case's directory, that a plugin's sql
@@ -92,6 +95,12 @@ func openWasm(ctx context.Context, path, dir string, o WasmOptions, grants []cap
 				sg = &host.SQLGrant{DSN: o.Postgres, Schema: PostgresSchema(dir)}
 			}
 			cfg.Grants = append(cfg.Grants, host.Grant{Kind: abi.CapSQL, Name: g.name, SQL: sg})
+		case capDynamoDB:
+			if o.DynamoDB == "" {
+				return nil, fmt.Errorf("plugin %s asks for the dynamodb capability %q and no DynamoDB endpoint is bound: pass --dynamodb URL (or set LARDER_DYNAMODB_ENDPOINT)", path, g.name)
+			}
+			cfg.Grants = append(cfg.Grants, host.Grant{Kind: capDynamoDB, Name: g.name, Dynamo: &host.DynamoGrant{
+				Endpoint: o.DynamoDB, Namespace: "c" + RedisNamespace(dir)[len("larder-conformance:"):len("larder-conformance:")+16] + "_"}})
 		case abi.CapRedis:
 			if o.Redis == "" {
 				return nil, fmt.Errorf("plugin %s asks for the redis capability %q and no Redis server is bound: pass --redis URL (or set LARDER_REDIS_URL)", path, g.name)
@@ -125,6 +134,9 @@ func PostgresSchema(dir string) string {
 	return "larder_conformance_" + hex.EncodeToString(sum[:8])
 }
 
+// capDynamoDB is the dynamodb capability's kind (spec §6.3).
+const capDynamoDB = "dynamodb"
+
 // capName is a capability a plugin requests, by kind and name.
 type capName struct{ kind, name string }
 
@@ -136,7 +148,7 @@ func sqlGrantNames(ctx context.Context, path string, o WasmOptions) ([]capName, 
 		for _, n := range o.SQLGrants {
 			names = append(names, capName{abi.CapSQL, n})
 		}
-		if o.Redis == "" {
+		if o.Redis == "" && o.DynamoDB == "" {
 			return names, nil
 		}
 	}
@@ -146,7 +158,7 @@ func sqlGrantNames(ctx context.Context, path string, o WasmOptions) ([]capName, 
 	}
 	defer p.Close(context.WithoutCancel(ctx))
 	for _, c := range p.Info().Manifest.Capabilities {
-		if (c.Kind == abi.CapSQL && o.SQLGrants == nil) || c.Kind == abi.CapRedis {
+		if (c.Kind == abi.CapSQL && o.SQLGrants == nil) || c.Kind == abi.CapRedis || c.Kind == capDynamoDB {
 			names = append(names, capName{c.Kind, c.Name})
 		}
 	}

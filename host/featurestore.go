@@ -543,6 +543,33 @@ var firstPartyBindings = map[string]func(s *config.Store, project string) ([]Gra
 		u.RawQuery = q.Encode()
 		return []Grant{{Kind: "sql", Name: "online", SQL: &SQLGrant{DSN: u.String(), Schema: schema, TablePrefix: project + "_"}}}, rest, nil
 	},
+	// Feast's DynamoDB store: region and endpoint_url bind the capability (credentials come
+	// from the AWS chain, never from the file); the rest (table_name_template,
+	// consistent_reads…) goes to the plugin.
+	"dynamodb": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
+		g := &DynamoGrant{}
+		rest := map[string]any{}
+		for k, v := range s.Options {
+			switch k {
+			case "region", "endpoint_url":
+				str, ok := v.(string)
+				if !ok {
+					return nil, nil, fmt.Errorf("%s:%d: online_store.%s must be a string", s.File, s.Line, k)
+				}
+				if k == "region" {
+					g.Region = str
+				} else {
+					g.Endpoint = str
+				}
+			default:
+				rest[k] = v
+			}
+		}
+		if g.Region == "" {
+			return nil, nil, fmt.Errorf("%s:%d: online_store.region is required for type: dynamodb (as in Feast)", s.File, s.Line)
+		}
+		return []Grant{{Kind: "dynamodb", Name: "online", Dynamo: g}}, rest, nil
+	},
 	// The duckdb plugin only plans; Feast's file offline store options do not concern it.
 	"duckdb": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
 		return nil, map[string]any{}, nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/larder-dev/larder/host/internal/capdynamo"
 	"github.com/larder-dev/larder/host/internal/cappg"
 	"github.com/larder-dev/larder/host/internal/capredis"
 	"github.com/larder-dev/larder/host/internal/caps"
@@ -78,6 +79,7 @@ type Grant struct {
 	Phases []string // phases it may be used in (init, serve, apply, teardown); empty = all
 	SQL    *SQLGrant
 	Redis  *RedisGrant
+	Dynamo *DynamoGrant
 }
 
 // SQLGrant binds a `sql` capability to an SQLite database (Path) or a PostgreSQL one (DSN).
@@ -105,6 +107,17 @@ type RedisGrant struct {
 	KeyPrefix string
 	// Commands allow-lists commands (HMGET, HSET…); empty = all of §6.2.
 	Commands []string
+}
+
+// DynamoGrant binds a `dynamodb` capability (spec §6.3). Credentials come from the AWS
+// default chain (static dummy ones for a local Endpoint when none are set).
+type DynamoGrant struct {
+	Region   string // [us-east-1]
+	Endpoint string // endpoint override (dynalite, DynamoDB Local); "" = AWS
+	// Namespace is prepended to every table name by the host, invisibly to the plugin.
+	Namespace string
+	// TablePrefix: every table name the plugin uses must start with it; "" = any.
+	TablePrefix string
 }
 
 // DefaultCacheDir is the compilation cache used when PluginConfig.CacheDir is empty.
@@ -266,8 +279,18 @@ func buildGrants(cfg PluginConfig) (*caps.Set, error) {
 				return nil, fmt.Errorf("grant %d (redis/%s): %w", i, g.Name, err)
 			}
 			b.Provider = prov
+		case "dynamodb":
+			if g.Dynamo == nil {
+				return nil, fmt.Errorf("grant %d (dynamodb/%s): no DynamoDB bound (Dynamo)", i, g.Name)
+			}
+			prov, err := capdynamo.New(capdynamo.Options{Region: g.Dynamo.Region, Endpoint: g.Dynamo.Endpoint,
+				Namespace: g.Dynamo.Namespace, TablePrefix: g.Dynamo.TablePrefix, MaxResponseBytes: cfg.Limits.MaxOutputBytes})
+			if err != nil {
+				return nil, fmt.Errorf("grant %d (dynamodb/%s): %w", i, g.Name, err)
+			}
+			b.Provider = prov
 		default:
-			return nil, fmt.Errorf("grant %d: unknown capability kind %q (this host provides: sql, redis)", i, g.Kind)
+			return nil, fmt.Errorf("grant %d: unknown capability kind %q (this host provides: sql, redis, dynamodb)", i, g.Kind)
 		}
 		bs = append(bs, b)
 	}

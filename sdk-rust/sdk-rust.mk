@@ -9,10 +9,12 @@ RUST_DEPS         := $(wildcard sdk-rust/Cargo.toml sdk-rust/src/*.rs plugins/*/
 
 plugins: $(RUST_PLUGINS)
 
+# Every plugin's library is named "plugin", so each gets its own target directory: a shared
+# one let parallel or concurrent builds copy one plugin's plugin.wasm under another's name.
 $(BUILD)/plugins/%.wasm: plugins/%/Cargo.toml $(RUST_DEPS)
 	@mkdir -p $(BUILD)/plugins
-	cd plugins/$* && $(RUST_ENV) $(DEB_CARGO) build --offline --quiet --release --target wasm32-unknown-unknown
-	cp $(BUILD)/cargo/wasm32-unknown-unknown/release/plugin.wasm $@
+	cd plugins/$* && $(RUST_ENV) CARGO_TARGET_DIR=$(BUILD)/cargo-wasm/$* $(DEB_CARGO) build --offline --quiet --release --target wasm32-unknown-unknown
+	cp $(BUILD)/cargo-wasm/$*/wasm32-unknown-unknown/release/plugin.wasm $@.tmp && mv $@.tmp $@
 
 .PHONY: rust-test
 rust-test: ## cargo test sdk-rust and the Rust plugins with Debian's toolchain

@@ -54,6 +54,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		quiet       = fs.Bool("q", false, "print only failures and the summary")
 		redisURL    = fs.String("redis", os.Getenv("LARDER_REDIS_URL"), "Redis `URL` bound to the plugin's redis capabilities, one key namespace per case (default $LARDER_REDIS_URL)")
 		redisType   = fs.String("redis-type", "redis", "Feast redis_type of --redis: redis, redis_cluster or redis_sentinel")
+		dynamo      = fs.String("dynamodb", os.Getenv("LARDER_DYNAMODB_ENDPOINT"), "DynamoDB endpoint `URL` (dynalite…) bound to the plugin's dynamodb capabilities, one table namespace per case (default $LARDER_DYNAMODB_ENDPOINT)")
 		xformSpec   = fs.String("transform-spec", "", "transformation plugins: spec `FILE` of the inputs, outputs and examples (default: the spec embedded for first-party examples)")
 		postgres    = fs.String("postgres", "", "bind the plugin's sql capabilities to this PostgreSQL `DSN` (one schema per case) instead of SQLite files")
 	)
@@ -181,7 +182,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		var target conformance.Target
 		if path != "" {
-			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg, Redis: *redisURL, RedisType: *redisType, Postgres: *postgres})
+			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg, Redis: *redisURL, RedisType: *redisType, Postgres: *postgres, DynamoDB: *dynamo})
 			if info.Kind != "" && info.Kind != "online_store" {
 				// Skipped, not failed: `make test` runs the suite on every first-party
 				// plugin, offline stores and transformations included.

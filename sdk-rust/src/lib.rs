@@ -45,6 +45,7 @@ pub mod batch;
 pub mod capability;
 pub mod json;
 pub mod mock;
+pub mod murmur3;
 pub mod online;
 pub mod redis;
 mod status;

@@ -5,7 +5,7 @@
 //!   serialized `feast.types.Value`;
 //! - one `_ts:{view}` field per view holding a serialized `google.protobuf.Timestamp`.
 
-use crate::murmur3;
+
 
 /// The hash key of an entity in a project.
 pub fn redis_key(out: &mut Vec<u8>, entity_key: &[u8], project: &str) {
@@ -23,7 +23,7 @@ pub fn ts_field(view: &str) -> Vec<u8> {
 
 /// The field of a feature.
 pub fn feature_field(view: &str, feature: &str) -> [u8; 4] {
-    murmur3::field_name(view, feature)
+    larder_sdk::murmur3::redis_field(view, feature)
 }
 
 /// Prefix of every serialized entity key with these join keys (Feast's

@@ -14,7 +14,7 @@
 //! (default true), `entity_key_serialization_version` (default 3).
 
 pub mod layout;
-pub mod murmur3;
+
 
 use larder_sdk::json;
 use larder_sdk::online::{FeatureValue, ReadRequest, UpdateRequest, WriteRequest};

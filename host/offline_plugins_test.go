@@ -19,7 +19,7 @@ import (
 
 var testPluginMu sync.Mutex
 
-func testPlugin(t *testing.T, name string) string {
+func testPlugin(t testing.TB, name string) string {
 	t.Helper()
 	dirs := []string{os.Getenv(PluginDirEnv), filepath.Join("..", "build", "plugins")}
 	if p := FindPlugin(dirs, "", name); p != "" {

@@ -68,6 +68,9 @@ type OpenOptions struct {
 	// (`serve --registry_ttl_sec`); 0 then means never refresh.
 	RegistryTTL    time.Duration
 	RegistryTTLSet bool
+	// OnlineStore, when set, serves instead of the online_store section's plugin (an
+	// embedder's own store; the native side of paired benchmarks). Close closes it.
+	OnlineStore OnlineStore
 }
 
 // Open reads the repo's feature_store.yaml and prepares the registry. It neither loads
@@ -405,6 +408,10 @@ func (fs *FeatureStore) onlineStore(ctx context.Context) (OnlineStore, error) {
 	}
 	if fs.closed.Load() {
 		return nil, errors.New("feature store is closed")
+	}
+	if fs.opts.OnlineStore != nil {
+		fs.online = fs.opts.OnlineStore
+		return fs.online, nil
 	}
 	if fs.cfg.OnlineStore == nil {
 		return nil, Requestf(Unprocessable, "online_store", "%s has no online store (online_store: null)", fs.cfg.File)

@@ -20,7 +20,7 @@ import (
 // odfvQuickstartRepo is Feast's quickstart repo with its pandas transformed_conv_rate
 // replaced by the same function compiled to Wasm (plugins/odfv_conv_rate_<lang>): the
 // registry keeps everything else Feast wrote.
-func odfvQuickstartRepo(t *testing.T, plugin string) string {
+func odfvQuickstartRepo(t testing.TB, plugin string) string {
 	t.Helper()
 	module, err := hosttest.BuildPlugin(plugin)
 	if errors.Is(err, hosttest.ErrNoToolchain) {

@@ -25,13 +25,12 @@ fn number(c: &Column, row: usize) -> Result<Option<f64>, Error> {
 impl Transformation for TransformedConvRate {
     fn transform(&mut self, _function: &str, input: &Batch, out: &mut BatchBuilder) -> Result<(), Error> {
         let conv = input.column("conv_rate")?;
-        let add1 = input.column("val_to_add")?;
-        let add2 = input.column("val_to_add_2")?;
-        for row in 0..input.rows() {
-            let c = number(&conv, row)?;
-            for (name, add) in [("conv_rate_plus_val1", &add1), ("conv_rate_plus_val2", &add2)] {
-                let col = out.column(name, Type::Double)?;
-                match (c, number(add, row)?) {
+        // One output column at a time: the builder is looked up once, not once per row.
+        for (name, add) in [("conv_rate_plus_val1", "val_to_add"), ("conv_rate_plus_val2", "val_to_add_2")] {
+            let add = input.column(add)?;
+            let col = out.column(name, Type::Double)?;
+            for row in 0..input.rows() {
+                match (number(&conv, row)?, number(&add, row)?) {
                     (Some(c), Some(a)) => col.push_f64(c + a)?,
                     _ => col.push_null(),
                 }

@@ -334,3 +334,21 @@ func TestHistoricalErrors(t *testing.T) {
 		}
 	})
 }
+
+func FuzzPlanHistoricalJSON(f *testing.F) {
+	f.Add([]byte(`{"entities":{"path":"/e.parquet","columns":[{"name":"k","type":"INT64"},{"name":"event_timestamp","type":"UNIX_TIMESTAMP"}]},
+		"views":[{"name":"v","source":{"path":"/v.parquet","timestamp_field":"t\"","field_mapping":{"x":"f"}},"join_keys":[{"name":"k","type":"INT64"}],"features":[{"name":"f","type":"FLOAT_LIST"}],"ttl":5}]}`))
+	f.Add([]byte(`{"entities":{"query":"SELECT 1","timestamp_field":"a\"b","columns":[{"name":"a\"b","type":"UNIX_TIMESTAMP"}]},"views":[{"name":"g","source":{"path":"x","file_format":"csv","timestamp_field":"ts"},"features":[{"name":"a\"b","type":"INT32"}]}],"full_feature_names":true}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := PlanHistoricalJSON(data)
+		if err != nil {
+			if !errors.Is(err, abi.ErrBadArgument) {
+				t.Fatalf("error not marked as a bad request: %v", err)
+			}
+			return
+		}
+		if _, err := offlineengine.DecodePlan(out); err != nil {
+			t.Fatalf("planner produced a plan the host rejects: %v\n%s", err, out)
+		}
+	})
+}

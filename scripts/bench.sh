@@ -16,7 +16,15 @@ run() { # dir pattern pkgs...
 	(cd "$dir" && go test -run '^$' -bench "$pat" -benchmem -benchtime "$benchtime" "$@") | tee -a "$out/go-bench.txt"
 }
 : > "$out/go-bench.txt"
+# Redis, PostgreSQL and dynalite for the store benchmarks, as in the tests.
+if ! scripts/services.sh status 2>/dev/null; then
+	trap 'scripts/services.sh stop' EXIT
+fi
+eval "$(scripts/services.sh start)"
+
 run abi 'BenchmarkBatch' .
+# native vs wasm SQLite store (issue 2's 1.3x bound): compare the cpu-ns/op column.
+run plugins/sqlite 'BenchmarkOnline(Read|Write)' .
 run . 'Benchmark' ./host/... ./server/... ./conformance/...
 if [ -x scripts/load.sh ]; then
 	echo "== scripts/load.sh"

@@ -130,20 +130,33 @@ start_redis_sentinel() {
 	for _ in $(seq 1 50); do [ -s "$SV/redis-sentinel.pid" ] && break; sleep 0.1; done
 }
 
+# The cluster lives where the postgres user can reach it: build/services/pg, or a
+# directory under /tmp when the checkout's parents are closed to other users.
+pg_dir() {
+	if su "$PGUSER_OS" -s /bin/sh -c "test -x '$SV'" 2>/dev/null; then
+		echo "$SV/pg"
+	else
+		echo "/tmp/larder-pg-$(echo "$ROOT" | md5sum | cut -c1-12)"
+	fi
+}
+
 start_pg() {
 	running pg && return
-	local port data=$SV/pg/data sock=$SV/pg/sock
+	local port pgd data sock
+	pgd=$(pg_dir)
+	data=$pgd/data
+	sock=$pgd/sock
 	port=$(pick_port pg "${LARDER_PG_PORT:-15432}")
-	mkdir -p "$SV/pg" "$sock"
-	chown "$PGUSER_OS" "$SV/pg" "$sock"
+	mkdir -p "$pgd" "$sock"
+	chown "$PGUSER_OS" "$pgd" "$sock"
 	if [ ! -f "$data/PG_VERSION" ]; then
 		rm -rf "$data"
 		su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/initdb' -D '$data' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8" >"$SV/pg-initdb.log" 2>&1 ||
 			die "initdb failed, see $SV/pg-initdb.log"
 	fi
 	# Durability off: a crash loses a throwaway test cluster, nothing else.
-	su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$data' -l '$SV/pg/pg.log' -w -t 60 start -o \"-h 127.0.0.1 -p $port -k '$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200\"" >/dev/null ||
-		die "PostgreSQL did not start, see $SV/pg/pg.log"
+	su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$data' -l '$pgd/pg.log' -w -t 60 start -o \"-h 127.0.0.1 -p $port -k '$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200\"" >/dev/null ||
+		die "PostgreSQL did not start, see $pgd/pg.log"
 	head -1 "$data/postmaster.pid" >"$SV/pg.pid"
 	local psql=("$PGBIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtA)
 	"${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='larder'" | grep -q 1 ||
@@ -177,7 +190,7 @@ stop_one() {
 	pid=$(pid_of "$name")
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		if [ "$name" = pg ]; then
-			su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$SV/pg/data' -m immediate -w stop" >/dev/null 2>&1 || kill "$pid"
+			su "$PGUSER_OS" -s /bin/sh -c "'$PGBIN/pg_ctl' -D '$(pg_dir)/data' -m immediate -w stop" >/dev/null 2>&1 || kill "$pid"
 		else
 			kill "$pid"
 		fi

@@ -215,7 +215,9 @@ func TestScan(t *testing.T) {
 		if cursor == 0 {
 			break
 		}
-		if rounds > 1000 {
+		// Other packages' tests share the server and may have left 100k+ keys, so the
+		// bound only guards against a cursor that never returns to 0.
+		if rounds > 1_000_000 {
 			t.Fatal("SCAN never finished")
 		}
 	}

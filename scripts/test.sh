@@ -20,7 +20,12 @@ run() { echo "== $*"; "$@" || fail=1; }
 for mod in $(git ls-files '*go.mod'); do
 	dir=$(dirname "$mod")
 	case "$dir" in conformance/fixtures*) continue ;; esac
-	run bash -c "cd '$dir' && go vet ./... && go test -count=1 ./..."
+	# Plugin and SDK modules reach the root module through replace directives (their tests
+	# drive plugins through the host), so a dependency the root gains must not break them:
+	# -mod=mod lets go fill their go.sum from the module proxy instead of failing.
+	flags=""
+	[ "$dir" = . ] || flags=-mod=mod
+	run bash -c "cd '$dir' && GOFLAGS=$flags go vet ./... && GOFLAGS=$flags go test -count=1 ./..."
 done
 
 run make --no-print-directory rust-test

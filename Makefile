@@ -46,11 +46,11 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 FEAST_PY ?= /opt/feast-venv/bin/python
 
 .PHONY: interop
-interop: build ## cross-check with Feast 0.67 (FEAST_PY venv): Redis bytes and answers, both ways (~4 min)
-	@$(FEAST_PY) -c 'import redis' 2>/dev/null || $(FEAST_PY) -m pip install -q 'redis>=4.2.2'
+interop: build ## cross-check the Redis, Postgres and DynamoDB stores with Feast 0.67 (FEAST_PY venv), both ways (~6 min)
+	@$(FEAST_PY) -c 'import redis, psycopg, boto3, aiobotocore' 2>/dev/null || $(FEAST_PY) -m pip install -q 'feast[redis,postgres,aws]==0.67.0'
 	@started=0; scripts/services.sh status 2>/dev/null || started=1; \
-	eval "$$(scripts/services.sh start)"; \
-	$(FEAST_PY) interop/redis_interop.py; rc=$$?; \
+	eval "$$(scripts/services.sh start)"; rc=0; \
+	for s in redis postgres dynamodb; do $(FEAST_PY) interop/store_interop.py --store $$s || rc=1; done; \
 	[ $$started = 1 ] && scripts/services.sh stop; exit $$rc
 
 .PHONY: clean

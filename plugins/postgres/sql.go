@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"math"
 	"strconv"
 	"strings"
 
@@ -86,24 +88,106 @@ func selectSQL(table string, n, nf int) string {
 // quoteIdent quotes a SQL identifier.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// stringVal returns the string_val of a serialized feast.types.Value (field 2, the only
-// field set), which Feast copies into value_text; ok is false for any other value.
-func stringVal(v []byte) (string, bool) {
-	if len(v) < 2 || v[0] != 0x12 {
+// valueText is what Feast's writer puts in value_text for a serialized feast.types.Value
+// (helpers.extract_text_and_num): a string as is, a number or bool as Python's str() of
+// it, NULL (ok false) for anything else. Only a Value with exactly that one field counts.
+func valueText(v []byte) (string, bool) {
+	if len(v) < 2 {
 		return "", false
 	}
-	var n, shift uint64
-	i := 1
-	for ; i < len(v) && i < 11; i++ {
-		n |= uint64(v[i]&0x7f) << shift
-		shift += 7
-		if v[i] < 0x80 {
-			i++
-			if uint64(len(v)-i) != n {
-				return "", false
-			}
-			return string(v[i:]), true
+	tag, rest := v[0], v[1:]
+	switch tag {
+	case 0x12: // string_val
+		n, k := uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) != n {
+			return "", false
 		}
+		return string(rest[k:]), true
+	case 0x18, 0x20, 0x38: // int32_val, int64_val, bool_val
+		n, k := uvarint(rest)
+		if k <= 0 || k != len(rest) {
+			return "", false
+		}
+		switch tag {
+		case 0x18:
+			return strconv.FormatInt(int64(int32(n)), 10), true
+		case 0x20:
+			return strconv.FormatInt(int64(n), 10), true
+		}
+		if n != 0 {
+			return "True", true
+		}
+		return "False", true
+	case 0x29: // double_val
+		if len(rest) != 8 {
+			return "", false
+		}
+		return pyFloat(math.Float64frombits(binary.LittleEndian.Uint64(rest))), true
+	case 0x35: // float_val: Python widens it to a double before str()
+		if len(rest) != 4 {
+			return "", false
+		}
+		return pyFloat(float64(math.Float32frombits(binary.LittleEndian.Uint32(rest)))), true
 	}
 	return "", false
+}
+
+func uvarint(b []byte) (uint64, int) {
+	var n uint64
+	for i := 0; i < len(b) && i < 10; i++ {
+		n |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i] < 0x80 {
+			return n, i + 1
+		}
+	}
+	return 0, -1
+}
+
+// pyFloat formats f as Python's repr/str of a float: the shortest digits that round-trip,
+// positional for 1e-4 <= |f| < 1e16 (always with a fractional part), else d.ddde±XX.
+func pyFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
+	sign := ""
+	if e[0] == '-' {
+		sign, e = "-", e[1:]
+	}
+	mant, expS, _ := strings.Cut(e, "e")
+	exp, _ := strconv.Atoi(expS)
+	digits := strings.Replace(mant, ".", "", 1)
+	if exp < -4 || exp >= 16 {
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		es := strconv.Itoa(abs(exp))
+		if len(es) < 2 {
+			es = "0" + es
+		}
+		if exp < 0 {
+			return sign + m + "e-" + es
+		}
+		return sign + m + "e+" + es
+	}
+	if exp < 0 {
+		return sign + "0." + strings.Repeat("0", -exp-1) + digits
+	}
+	if len(digits) <= exp+1 {
+		return sign + digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
+	}
+	return sign + digits[:exp+1] + "." + digits[exp+1:]
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -143,9 +143,9 @@ func (s *store) Write(b *sdk.WriteBatch) error {
 			if !ok {
 				continue
 			}
-			str, isStr := stringVal(v)
+			str, ok := valueText(v)
 			// PostgreSQL text cannot hold NUL; Feast's writer would fail on such a string.
-			if !isStr || strings.ContainsRune(str, 0) {
+			if !ok || strings.ContainsRune(str, 0) {
 				str = ""
 			}
 			c.keys = append(c.keys, key)

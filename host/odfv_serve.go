@@ -322,11 +322,7 @@ func (e *onlineEnv) computeODFV(ctx context.Context, d *odfvDef, req OnlineFeatu
 		} else {
 			c := req.Entities[entityColumn(req.Entities, inp.name)]
 			for r, raw := range c.Values {
-				v, err := feast.ValueFromJSON(raw, inp.ftype)
-				if err != nil {
-					return nil, Requestf(BadRequest, "entities."+c.Name+"["+strconv.Itoa(r)+"]", "%s", err)
-				}
-				if err := appendFeastValue(cb, v); err != nil {
+				if err := appendJSONCell(cb, raw, inp.ftype); err != nil {
 					return nil, Requestf(BadRequest, "entities."+c.Name+"["+strconv.Itoa(r)+"]", "%s", err)
 				}
 			}
@@ -334,6 +330,54 @@ func (e *onlineEnv) computeODFV(ctx context.Context, d *odfvDef, req OnlineFeatu
 		batch.Columns[i] = cb.Column()
 	}
 	return runODFV(ctx, d, batch)
+}
+
+// appendJSONCell appends one request or frame cell, converted to the input's Feast type
+// by Feast's rules (feast.ValueFromJSON). Plain numbers for numeric inputs, the common
+// case of request data, take a short path that gives the same values without building
+// a Value.
+func appendJSONCell(cb *abi.ColumnBuilder, raw json.RawMessage, t feast.ValueType) error {
+	if tok := plainNumber(raw); tok != "" {
+		switch t {
+		case feast.TypeInt64, feast.TypeInt32:
+			if i, err := strconv.ParseInt(tok, 10, 64); err == nil && (t == feast.TypeInt64 || i == int64(int32(i))) {
+				if t == feast.TypeInt64 {
+					cb.AppendInt64(i)
+				} else {
+					cb.AppendInt32(int32(i))
+				}
+				return nil
+			}
+		case feast.TypeDouble, feast.TypeFloat:
+			if f, err := strconv.ParseFloat(tok, 64); err == nil {
+				if t == feast.TypeDouble {
+					cb.AppendFloat64(f)
+				} else {
+					cb.AppendFloat32(float32(f))
+				}
+				return nil
+			}
+		}
+	}
+	v, err := feast.ValueFromJSON(raw, t)
+	if err != nil {
+		return err
+	}
+	return appendFeastValue(cb, v)
+}
+
+// plainNumber returns raw when it is an integer token ("-12"), for the short path; ""
+// otherwise (floats, strings, anything else go through feast.ValueFromJSON).
+func plainNumber(raw json.RawMessage) string {
+	if len(raw) == 0 || len(raw) > 18 {
+		return ""
+	}
+	for i, c := range raw {
+		if !(c >= '0' && c <= '9' || c == '-' && i == 0 && len(raw) > 1) {
+			return ""
+		}
+	}
+	return string(raw)
 }
 
 // runODFV runs the transformation; a plugin that rejects its input (BAD_ARGUMENT) is the
@@ -414,11 +458,7 @@ func (e *writeEnv) odfvWrite(ctx context.Context, d *odfvDef, df []Column, trans
 			col := byName[inp.name]
 			cb := abi.NewColumnBuilder(inp.name, inp.atype, n)
 			for r, raw := range df[col].Values {
-				v, err := feast.ValueFromJSON(raw, inp.ftype)
-				if err == nil {
-					err = appendFeastValue(cb, v)
-				}
-				if err != nil {
+				if err := appendJSONCell(cb, raw, inp.ftype); err != nil {
 					return WriteRequest{}, Requestf(BadRequest, cell(col, r), "%s", err)
 				}
 			}

@@ -404,3 +404,31 @@ func quickstartRegistry(t testing.TB) *registry.Registry {
 	}
 	return reg
 }
+
+// The short path for plain integers gives what feast.ValueFromJSON gives.
+func TestAppendJSONCellMatchesFeastRules(t *testing.T) {
+	raws := []string{`0`, `-7`, `2147483648`, `-2147483649`, `9223372036854775807`, `12345678901234567890`, `1.0`, `1.5`, `"5"`, `true`, `null`, `-`, `1e3`}
+	for _, ft := range []feast.ValueType{feast.TypeInt64, feast.TypeInt32, feast.TypeDouble, feast.TypeFloat, feast.TypeString} {
+		at, _ := abiTypeOf(ft)
+		for _, raw := range raws {
+			fast := abi.NewColumnBuilder("x", at, 1)
+			ferr := appendJSONCell(fast, json.RawMessage(raw), ft)
+			slow := abi.NewColumnBuilder("x", at, 1)
+			v, serr := feast.ValueFromJSON([]byte(raw), ft)
+			if serr == nil {
+				serr = appendFeastValue(slow, v)
+			}
+			if (ferr != nil) != (serr != nil) {
+				t.Errorf("%s as %v: short path err %v, Feast rules err %v", raw, ft, ferr, serr)
+				continue
+			}
+			if ferr != nil {
+				continue
+			}
+			fc, sc := fast.Column(), slow.Column()
+			if fc.IsNull(0) != sc.IsNull(0) || string(fc.Values) != string(sc.Values) || string(fc.Offsets) != string(sc.Offsets) {
+				t.Errorf("%s as %v: short path %x, Feast rules %x", raw, ft, fc.Values, sc.Values)
+			}
+		}
+	}
+}

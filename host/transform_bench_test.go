@@ -3,7 +3,9 @@ package host_test
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host"
@@ -56,6 +58,11 @@ func BenchmarkTransform(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%d", impl, n), func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(n) * 20) // input bytes per row: FLOAT + 2 × INT64
+				cpu0 := cpuTime()
+				defer func() {
+					// Process CPU per call: steadier than ns/op on a shared machine.
+					b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+				}()
 				for i := 0; i < b.N; i++ {
 					var out *abi.Batch
 					var err error
@@ -71,4 +78,12 @@ func BenchmarkTransform(b *testing.B) {
 			})
 		}
 	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,8 +9,10 @@ RUST_DEPS         := $(wildcard sdk-rust/Cargo.toml sdk-rust/src/*.rs plugins/*/
 
 plugins: $(RUST_PLUGINS)
 
-# Every plugin's library is named "plugin", so each gets its own target directory: a shared
-# one let parallel or concurrent builds copy one plugin's plugin.wasm under another's name.
+# Every plugin's library is named "plugin", and cargo leaves the hash out of a cdylib
+# crate's file names, so each plugin gets its own target directory: in a shared one the
+# plugins overwrite each other's libplugin.rlib and plugin.wasm (tests then link against
+# another plugin, and a build copies another plugin's module under its name).
 $(BUILD)/plugins/%.wasm: plugins/%/Cargo.toml $(RUST_DEPS)
 	@mkdir -p $(BUILD)/plugins
 	cd plugins/$* && $(RUST_ENV) CARGO_TARGET_DIR=$(BUILD)/cargo-wasm/$* $(DEB_CARGO) build --offline --quiet --release --target wasm32-unknown-unknown
@@ -19,4 +21,4 @@ $(BUILD)/plugins/%.wasm: plugins/%/Cargo.toml $(RUST_DEPS)
 .PHONY: rust-test
 rust-test: ## cargo test sdk-rust and the Rust plugins with Debian's toolchain
 	cd sdk-rust && $(RUST_ENV) $(DEB_CARGO) test --offline --quiet
-	@for d in $(RUST_PLUGIN_DIRS); do (cd $$d && $(RUST_ENV) $(DEB_CARGO) test --offline --quiet) || exit 1; done
+	@for d in $(RUST_PLUGIN_DIRS); do (cd $$d && $(RUST_ENV) CARGO_TARGET_DIR=$(BUILD)/cargo-test/$$(basename $$d) $(DEB_CARGO) test --offline --quiet) || exit 1; done

@@ -432,3 +432,45 @@ func TestAppendJSONCellMatchesFeastRules(t *testing.T) {
 		}
 	}
 }
+
+// Modules load with the registry, once: requests reuse the index, and a new registry
+// version that keeps the module keeps the loaded plugin (cached by sha256).
+func TestODFVModulesCachedAcrossRegistryVersions(t *testing.T) {
+	tr := odfvRepo(t, exampleODFV(t, "odfv_conv_rate_rust"))
+	ctx := context.Background()
+	before, err := tr.fs.odfvIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := OnlineFeaturesRequest{Entities: []Column{jsonCol("driver_id", 1001), jsonCol("val_to_add", 1), jsonCol("val_to_add_2", 2)},
+		Features: []string{"transformed_conv_rate:conv_rate_plus_val1"}}
+	for i := 0; i < 3; i++ {
+		if _, err := tr.fs.GetOnlineFeatures(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again, _ := tr.fs.odfvIndex(ctx); again != before {
+		t.Fatal("the ODFV index was rebuilt without a registry change")
+	}
+	mod := before.defs["transformed_conv_rate"].mod
+	if mod == nil || before.defs["conv_rate_stored"].mod != mod {
+		t.Fatal("two ODFVs with the same module must share one loaded plugin")
+	}
+	tr.edit(t, "odfv.yaml", "  - name: transformed_conv_rate\n", "  - name: transformed_conv_rate\n    description: changed\n")
+	if _, err := tr.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	after, err := tr.fs.odfvIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Fatal("a new registry version must get a new index")
+	}
+	if after.defs["transformed_conv_rate"].mod != mod {
+		t.Fatal("an unchanged module was reloaded on a registry change")
+	}
+	if _, err := tr.fs.GetOnlineFeatures(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+}

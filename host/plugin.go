@@ -241,8 +241,17 @@ func interruptMode(l Limits) wasm.InterruptMode {
 	return wasm.InterruptAuto
 }
 
-func buildGrants(cfg PluginConfig) (*caps.Set, error) {
+func buildGrants(cfg PluginConfig) (set *caps.Set, err error) {
 	var bs []*caps.Binding
+	// Providers hold connection pools (Redis, PostgreSQL): close the ones already built
+	// when a later grant fails.
+	defer func() {
+		if err != nil {
+			for _, b := range bs {
+				b.Provider.Close()
+			}
+		}
+	}()
 	for i, g := range cfg.Grants {
 		phases, err := caps.ParsePhases(g.Phases)
 		if err != nil {

@@ -341,7 +341,6 @@ type odfvModules struct {
 
 type odfvModule struct {
 	x   *WasmTransformation
-	err error
 	gen uint64 // index generation that last used it
 }
 
@@ -380,24 +379,23 @@ func (m *odfvModules) load(ctx context.Context, fs *FeatureStore, x *odfvIndex) 
 		sha, body := d.sha, d.module
 		e := m.mods[sha]
 		if e == nil {
-			e = &odfvModule{}
-			e.x, e.err = fs.loadODFVModule(ctx, d.name, sha, body)
-			m.mods[sha] = e
-			if e.err != nil {
-				fs.log.Warn("loading an on-demand feature view's module", slog.String("odfv", d.name), slog.String("error", e.err.Error()))
+			x, err := fs.loadODFVModule(ctx, d.name, sha, body)
+			if err != nil {
+				// Not cached: the next registry version tries again.
+				fs.log.Warn("loading an on-demand feature view's module", slog.String("odfv", d.name), slog.String("error", err.Error()))
+				d.unsupported = fmt.Sprintf("its module does not load: %v", err)
+				continue
 			}
+			e = &odfvModule{x: x}
+			m.mods[sha] = e
 		}
 		e.gen = gen
-		if e.err != nil {
-			d.unsupported = fmt.Sprintf("its module does not load: %v", e.err)
-			continue
-		}
 		d.mod = e.x
 	}
 	// Modules the newest index does not use are closed after the grace period, unless a
 	// later index uses them again.
 	for sha, e := range m.mods {
-		if e.gen == gen || e.x == nil {
+		if e.gen == gen {
 			continue
 		}
 		sha, stale := sha, e.gen

@@ -474,3 +474,25 @@ func TestODFVModulesCachedAcrossRegistryVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A module that is not a transformation makes its ODFVs unservable (422 saying why); the
+// rest of the registry is served.
+func TestODFVWithABadModuleIsRefused(t *testing.T) {
+	dir, err := fixturebuild.BuildFixtures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := odfvRepo(t, filepath.Join(dir, "echo.wasm")) // an online store, not a transformation
+	ctx := context.Background()
+	_, err = tr.fs.GetOnlineFeatures(ctx, OnlineFeaturesRequest{
+		Entities: []Column{jsonCol("driver_id", 1001), jsonCol("val_to_add", 1), jsonCol("val_to_add_2", 2)},
+		Features: []string{"transformed_conv_rate:conv_rate_plus_val1"}})
+	re, ok := AsRequestError(err)
+	if !ok || re.Kind != Unprocessable || !strings.Contains(err.Error(), "its module does not load") || !strings.Contains(err.Error(), "larder_transform") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := tr.fs.GetOnlineFeatures(ctx, OnlineFeaturesRequest{Entities: []Column{jsonCol("driver_id", 1001)},
+		Features: []string{"driver_hourly_stats:conv_rate"}}); err != nil {
+		t.Fatalf("plain features next to a broken ODFV: %v", err)
+	}
+}

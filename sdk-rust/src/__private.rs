@@ -2,10 +2,10 @@
 
 use crate::batch::{Batch, BatchBuilder};
 use crate::json::{self, quote};
-use crate::online::{OnlineStore, ReadRequest, ReadView, Table, UpdateRequest, WriteRequest, WriteRow};
+use crate::online::{OnlineStore, ReadOutput, ReadRequest, ReadView, Table, UpdateRequest, WriteRequest, WriteRow};
 use crate::status::{Error, Status};
 use crate::transform::Transformation;
-use crate::types::{FieldStatus, Type};
+use crate::types::Type;
 use std::cell::RefCell;
 
 /// Per-instance buffers: the last result and the last error message.
@@ -172,37 +172,13 @@ pub fn parse_read(input: &[u8]) -> Result<(ReadRequest, Vec<(usize, usize)>), Er
 
 pub fn read_bytes<T: OnlineStore>(p: &mut T, input: &[u8]) -> Result<Vec<u8>, Error> {
     let (req, order) = parse_read(input)?;
-    let result = p.read(&req)?;
-    if result.len() != req.views.len() {
-        return Err(Error::internal(format!("read returned {} views for {}", result.len(), req.views.len())));
+    let want: usize = order.iter().map(|&(v, _)| req.views[v].features.len()).sum();
+    let mut out = ReadOutput::new();
+    p.read_into(&req, &order, &mut out)?;
+    if out.len() != want {
+        return Err(Error::internal(format!("read produced {} values, the request asks for {}", out.len(), want)));
     }
-    let mut out = BatchBuilder::new();
-    out.column("value", Type::Bytes)?;
-    out.column("__event_ts", Type::UnixTimestamp)?;
-    out.column("__status", Type::Status)?;
-    let mut rows = 0;
-    for &(v, k) in &order {
-        let nf = req.views[v].features.len();
-        let vals = &result[v];
-        if vals.len() != nf * req.views[v].entity_keys.len() {
-            return Err(Error::internal(format!("read returned {} values for view {:?}", vals.len(), req.views[v].name)));
-        }
-        for fv in &vals[k * nf..(k + 1) * nf] {
-            let c = out.column("value", Type::Bytes)?;
-            match &fv.value {
-                Some(b) if fv.status == FieldStatus::Present => c.push_bytes(b)?,
-                _ => c.push_null(),
-            }
-            let c = out.column("__event_ts", Type::UnixTimestamp)?;
-            match fv.event_ts {
-                Some(t) if fv.status == FieldStatus::Present => c.push_timestamp(t)?,
-                _ => c.push_null(),
-            }
-            out.column("__status", Type::Status)?.push_status(fv.status)?;
-            rows += 1;
-        }
-    }
-    out.encode_rows(rows, None)
+    out.encode()
 }
 
 /// Raw memory plumbing; the only `unsafe` in the SDK besides the host imports.

@@ -57,7 +57,7 @@ pub mod __private;
 
 pub use batch::{Batch, BatchBuilder, Column, ColumnBuilder};
 pub use capability::{log, now_unix_micros, Capability, LogLevel};
-pub use online::{FeatureValue, OnlineStore, ReadRequest, ReadView, Table, UpdateRequest, WriteRequest, WriteRow};
+pub use online::{FeatureValue, OnlineStore, ReadOutput, ReadRequest, ReadView, Table, UpdateRequest, WriteRequest, WriteRow};
 pub use status::{Error, Status};
 pub use transform::Transformation;
 pub use types::{FieldStatus, Type};

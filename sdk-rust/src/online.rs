@@ -2,9 +2,10 @@
 //! serialized by the host (Feast entity-key serialization) and values as serialized
 //! `feast.types.Value` messages: a store keeps and returns those bytes unchanged.
 
+use crate::batch::BatchBuilder;
 use crate::json;
 use crate::status::Error;
-use crate::types::FieldStatus;
+use crate::types::{FieldStatus, Type};
 
 /// Kind name in the manifest.
 pub const KIND: &str = "online_store";
@@ -75,6 +76,57 @@ impl FeatureValue {
     }
 }
 
+/// The response of a read under construction: one value per (request row, feature of that
+/// row's view), in request-row order. Values go straight into the response batch, so a
+/// store that reads borrowed bytes (a Redis reply, say) copies each value once.
+pub struct ReadOutput {
+    b: BatchBuilder,
+    rows: usize,
+}
+
+impl ReadOutput {
+    pub(crate) fn new() -> ReadOutput {
+        let mut b = BatchBuilder::new();
+        for (n, t) in [("value", Type::Bytes), ("__event_ts", Type::UnixTimestamp), ("__status", Type::Status)] {
+            b.column(n, t).expect("fixed columns");
+        }
+        ReadOutput { b, rows: 0 }
+    }
+    /// Appends a stored value and its event time (microseconds since the epoch).
+    pub fn push_present(&mut self, value: &[u8], event_ts: i64) -> Result<(), Error> {
+        self.b.column("value", Type::Bytes)?.push_bytes(value)?;
+        self.b.column("__event_ts", Type::UnixTimestamp)?.push_timestamp(event_ts)?;
+        self.b.column("__status", Type::Status)?.push_status(FieldStatus::Present)?;
+        self.rows += 1;
+        Ok(())
+    }
+    /// Appends a miss.
+    pub fn push_not_found(&mut self) -> Result<(), Error> {
+        self.b.column("value", Type::Bytes)?.push_null();
+        self.b.column("__event_ts", Type::UnixTimestamp)?.push_null();
+        self.b.column("__status", Type::Status)?.push_status(FieldStatus::NotFound)?;
+        self.rows += 1;
+        Ok(())
+    }
+    /// Appends a value as [`OnlineStore::read`] returns it.
+    pub fn push(&mut self, v: &FeatureValue) -> Result<(), Error> {
+        match (&v.value, v.event_ts) {
+            (Some(b), Some(t)) if v.status == FieldStatus::Present => self.push_present(b, t),
+            _ => self.push_not_found(),
+        }
+    }
+    /// Values appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+    pub(crate) fn encode(self) -> Result<Vec<u8>, Error> {
+        self.b.encode_rows(self.rows, None)
+    }
+}
+
 /// An online store. `read` returns, per view of the request, one value per (entity key,
 /// feature), entity-major: `result[v][k * features.len() + f]`.
 pub trait OnlineStore: Default {
@@ -91,4 +143,25 @@ pub trait OnlineStore: Default {
     }
     fn write(&mut self, req: &WriteRequest) -> Result<(), Error>;
     fn read(&mut self, req: &ReadRequest) -> Result<Vec<Vec<FeatureValue>>, Error>;
+    /// Reads straight into the response: for each request row `(view, key)` of `rows`, in
+    /// order, one value per feature of that view (`req.views[view].entity_keys[key]`). The
+    /// default calls [`OnlineStore::read`]; a store overrides it to skip the owned
+    /// intermediate values.
+    fn read_into(&mut self, req: &ReadRequest, rows: &[(usize, usize)], out: &mut ReadOutput) -> Result<(), Error> {
+        let result = self.read(req)?;
+        if result.len() != req.views.len() {
+            return Err(Error::internal(format!("read returned {} views for {}", result.len(), req.views.len())));
+        }
+        for &(v, k) in rows {
+            let nf = req.views[v].features.len();
+            let vals = &result[v];
+            if vals.len() != nf * req.views[v].entity_keys.len() {
+                return Err(Error::internal(format!("read returned {} values for view {:?}", vals.len(), req.views[v].name)));
+            }
+            for fv in &vals[k * nf..(k + 1) * nf] {
+                out.push(fv)?;
+            }
+        }
+        Ok(())
+    }
 }

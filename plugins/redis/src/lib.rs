@@ -17,7 +17,7 @@ pub mod layout;
 
 
 use larder_sdk::json;
-use larder_sdk::online::{FeatureValue, ReadRequest, UpdateRequest, WriteRequest};
+use larder_sdk::online::{FeatureValue, ReadOutput, ReadRequest, UpdateRequest, WriteRequest};
 use larder_sdk::redis::{Command, Pipeline, Redis};
 use larder_sdk::{log, Error, LogLevel, OnlineStore};
 use std::collections::HashMap;
@@ -252,6 +252,42 @@ impl OnlineStore for RedisStore {
     }
 
     fn read(&mut self, req: &ReadRequest) -> Result<Vec<Vec<FeatureValue>>, Error> {
+        let rows: Vec<(usize, usize)> =
+            req.views.iter().enumerate().flat_map(|(vi, v)| (0..v.entity_keys.len()).map(move |ki| (vi, ki))).collect();
+        let mut out: Vec<Vec<FeatureValue>> = req.views.iter().map(|v| Vec::with_capacity(v.entity_keys.len() * v.features.len())).collect();
+        self.hmget_rows(req, &rows, |vi, values, ts| {
+            for v in values {
+                out[vi].push(match v {
+                    Some(b) => FeatureValue::present(b.to_vec(), ts),
+                    None => FeatureValue::not_found(),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn read_into(&mut self, req: &ReadRequest, rows: &[(usize, usize)], out: &mut ReadOutput) -> Result<(), Error> {
+        self.hmget_rows(req, rows, |_, values, ts| {
+            for v in values {
+                match v {
+                    Some(b) => out.push_present(b, ts)?,
+                    None => out.push_not_found()?,
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl RedisStore {
+    /// Reads `rows` (view, entity) with one HMGET each — all in one pipeline unless there are
+    /// more than READ_CHUNK — and hands each row's feature values (None = missing) and its
+    /// view's event time to `emit`, in row order.
+    fn hmget_rows<F>(&mut self, req: &ReadRequest, rows: &[(usize, usize)], mut emit: F) -> Result<(), Error>
+    where
+        F: FnMut(usize, &mut dyn Iterator<Item = Option<&[u8]>>, i64) -> Result<(), Error>,
+    {
         let redis = self.redis()?;
         let view_fields: Vec<Vec<Vec<u8>>> = req
             .views
@@ -262,12 +298,7 @@ impl OnlineStore for RedisStore {
                 fs
             })
             .collect();
-        let mut out: Vec<Vec<FeatureValue>> = req.views.iter().map(|v| Vec::with_capacity(v.entity_keys.len() * v.features.len())).collect();
-        // Every (view, entity) of the request in one pipeline; only a read larger than
-        // READ_CHUNK entities takes more than one, to bound the plugin's memory.
-        let pairs: Vec<(usize, usize)> =
-            req.views.iter().enumerate().flat_map(|(vi, v)| (0..v.entity_keys.len()).map(move |ki| (vi, ki))).collect();
-        for chunk in pairs.chunks(READ_CHUNK) {
+        for chunk in rows.chunks(READ_CHUNK) {
             let mut p = Pipeline::new();
             for &(vi, ki) in chunk {
                 layout::redis_key(&mut self.key, &req.views[vi].entity_keys[ki], &req.project);
@@ -287,16 +318,21 @@ impl OnlineStore for RedisStore {
                     })?),
                     None => 0,
                 };
-                let vals = &mut out[vi];
-                for f in &a[..nf] {
-                    vals.push(match f.bulk()? {
-                        Some(b) => FeatureValue::present(b.to_vec(), ts),
-                        None => FeatureValue::not_found(),
-                    });
+                let mut err = None;
+                let mut values = a[..nf].iter().map_while(|f| match f.bulk() {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        err = Some(e);
+                        None
+                    }
+                });
+                emit(vi, &mut values, ts)?;
+                if let Some(e) = err {
+                    return Err(e);
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -45,68 +45,19 @@ func appendValueJSON(b []byte, v *Value, depth int) []byte {
 	case kindBool:
 		return strconv.AppendBool(b, v.Bool)
 	case kindBytesList:
-		b = append(b, '[')
-		for i, e := range v.BytesList {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendBase64(b, e)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.BytesList, appendBase64)
 	case kindStringList:
-		b = append(b, '[')
-		for i, e := range v.StringList {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendJSONString(b, e)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.StringList, AppendJSONString)
 	case kindInt32List:
-		b = append(b, '[')
-		for i, e := range v.Int32List {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(e), 10)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.Int32List, func(b []byte, e int32) []byte { return strconv.AppendInt(b, int64(e), 10) })
 	case kindInt64List:
-		b = append(b, '[')
-		for i, e := range v.Int64List {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, e, 10)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.Int64List, func(b []byte, e int64) []byte { return strconv.AppendInt(b, e, 10) })
 	case kindDoubleList:
-		b = append(b, '[')
-		for i, e := range v.DoubleList {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFloatJSON(b, e)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.DoubleList, appendFloatJSON)
 	case kindFloatList:
-		b = append(b, '[')
-		for i, e := range v.FloatList {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendFloatJSON(b, float64(e))
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.FloatList, func(b []byte, e float32) []byte { return appendFloatJSON(b, float64(e)) })
 	case kindBoolList:
-		b = append(b, '[')
-		for i, e := range v.BoolList {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendBool(b, e)
-		}
-		return append(b, ']')
+		return appendJSONList(b, v.BoolList, strconv.AppendBool)
 	case kindValues:
 		b = append(b, '[')
 		for i := range v.Values {
@@ -395,4 +346,16 @@ func appendZoned(b []byte, sec int64, zone string) []byte {
 		b = append2(b, off%60)
 	}
 	return b
+}
+
+// appendJSONList appends list as a JSON array, each element written by appendElem.
+func appendJSONList[T any](b []byte, list []T, appendElem func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendElem(b, e)
+	}
+	return append(b, ']')
 }

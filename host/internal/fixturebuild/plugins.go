@@ -56,7 +56,9 @@ func BuildPlugin(name string) (string, error) {
 	}
 	pluginMu.Lock()
 	defer pluginMu.Unlock()
-	out := filepath.Join(os.TempDir(), "larder-test-plugins", name+"-"+sum+".wasm")
+	// "v2": builds cached before each Rust plugin had its own target directory may hold
+	// another plugin's module under this plugin's name; never reuse them.
+	out := filepath.Join(os.TempDir(), "larder-test-plugins", name+"-v2-"+sum+".wasm")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -68,7 +70,10 @@ func BuildPlugin(name string) (string, error) {
 		if _, err := os.Stat(debCargo); err != nil {
 			return "", fmt.Errorf("building plugins/%s needs %s (apt-get install cargo libstd-rust-dev-wasm32): %w", name, debCargo, ErrNoToolchain)
 		}
-		target := filepath.Join(os.TempDir(), "larder-test-plugins", "cargo")
+		// One target directory per plugin: every plugin's library is named "plugin", so in a
+		// shared directory cargo can leave another plugin's plugin.wasm in place (the same
+		// reason sdk-rust.mk builds each plugin in its own directory).
+		target := filepath.Join(os.TempDir(), "larder-test-plugins", "cargo", name)
 		cmd := exec.Command(debCargo, "build", "--offline", "--quiet", "--release", "--target", "wasm32-unknown-unknown")
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "RUSTC="+debRustc, "RUSTDOC=/usr/bin/rustdoc", "CARGO_TARGET_DIR="+target)

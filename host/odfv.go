@@ -623,53 +623,21 @@ func valueOfCell(c *abi.Column, r int) feast.Value {
 	s, e := c.ListRange(r)
 	switch c.Type {
 	case abi.TypeStringList:
-		l := make([]string, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemString(j))
-		}
-		return feast.StringListValue(l)
+		return feast.StringListValue(listElems(s, e, c.ElemString))
 	case abi.TypeBytesList:
-		l := make([][]byte, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, append([]byte(nil), c.ElemBytes(j)...))
-		}
-		return feast.BytesListValue(l)
+		return feast.BytesListValue(listElems(s, e, func(j int) []byte { return append([]byte(nil), c.ElemBytes(j)...) }))
 	case abi.TypeInt32List:
-		l := make([]int32, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemInt32(j))
-		}
-		return feast.Int32ListValue(l)
+		return feast.Int32ListValue(listElems(s, e, c.ElemInt32))
 	case abi.TypeInt64List:
-		l := make([]int64, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemInt64(j))
-		}
-		return feast.Int64ListValue(l)
+		return feast.Int64ListValue(listElems(s, e, c.ElemInt64))
 	case abi.TypeUnixTimestampList:
-		l := make([]int64, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, floorDiv(c.ElemInt64(j), 1_000_000))
-		}
-		return feast.UnixTimestampListValue(l)
+		return feast.UnixTimestampListValue(listElems(s, e, func(j int) int64 { return floorDiv(c.ElemInt64(j), 1_000_000) }))
 	case abi.TypeDoubleList:
-		l := make([]float64, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemFloat64(j))
-		}
-		return feast.DoubleListValue(l)
+		return feast.DoubleListValue(listElems(s, e, c.ElemFloat64))
 	case abi.TypeFloatList:
-		l := make([]float32, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemFloat32(j))
-		}
-		return feast.FloatListValue(l)
+		return feast.FloatListValue(listElems(s, e, c.ElemFloat32))
 	case abi.TypeBoolList:
-		l := make([]bool, 0, e-s)
-		for j := s; j < e; j++ {
-			l = append(l, c.ElemBool(j))
-		}
-		return feast.BoolListValue(l)
+		return feast.BoolListValue(listElems(s, e, c.ElemBool))
 	}
 	return feast.Value{}
 }
@@ -686,4 +654,13 @@ func floorDiv(a, b int64) int64 {
 func odfvRef(ref string) (view, feature string, ok bool) {
 	view, feature, ok = strings.Cut(ref, ":")
 	return view, feature, ok && view != "" && feature != "" && !strings.Contains(feature, ":")
+}
+
+// listElems collects list elements [s, e) of a column, each read by elem.
+func listElems[T any](s, e int, elem func(int) T) []T {
+	l := make([]T, 0, e-s)
+	for j := s; j < e; j++ {
+		l = append(l, elem(j))
+	}
+	return l
 }

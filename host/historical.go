@@ -134,7 +134,7 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 	if !ok {
 		return nil, Requestf(Unprocessable, "offline_store", "the offline store does not support historical retrieval")
 	}
-	preq, access, err := fs.historicalPlanRequest(ctx, req)
+	preq, access, odfv, err := fs.historicalPlanRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -145,9 +145,20 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 		}
 		return nil, err
 	}
-	write, err := open(plan.ResultSchema)
+	cols := plan.ResultSchema
+	var stage *odfvStage // on-demand feature views, applied batch by batch (historical_odfv.go)
+	if odfv != nil {
+		if stage, err = odfv.stage(preq.Entities.Columns, plan.ResultSchema); err != nil {
+			return nil, err
+		}
+		cols = stage.cols
+	}
+	write, err := open(cols)
 	if err != nil {
 		return nil, err
+	}
+	if stage != nil {
+		write = stage.wrap(ctx, write)
 	}
 	opts := req.Engine
 	opts.Access = access
@@ -155,7 +166,7 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 	if err != nil {
 		return nil, fmt.Errorf("running the historical retrieval: %w", err)
 	}
-	return &HistoricalResult{Columns: plan.ResultSchema, Rows: n}, nil
+	return &HistoricalResult{Columns: cols, Rows: n}, nil
 }
 
 // GetHistoricalFeatures writes the request's training data to the Parquet file out. The
@@ -209,29 +220,19 @@ func (fs *FeatureStore) GetHistoricalFeatures(ctx context.Context, req Historica
 
 // historicalPlanRequest resolves the request against the registry and the entity source
 // and returns the plugin's input and what the engine may read.
-func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req HistoricalRequest) (*HistoricalPlanRequest, offlineengine.Access, error) {
-	var access offlineengine.Access
+func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req HistoricalRequest) (_ *HistoricalPlanRequest, access offlineengine.Access, odfv *histODFV, err error) {
 	cat, err := fs.servingCatalog(ctx)
 	if err != nil {
-		return nil, access, err
+		return nil, access, nil, err
 	}
-	var groups []*readGroup
-	switch {
-	case req.FeatureService != "" && len(req.Features) > 0:
-		return nil, access, Requestf(BadRequest, "features", "give features or a feature service, not both")
-	case req.FeatureService != "":
-		groups, err = cat.resolveService(req.FeatureService)
-	case len(req.Features) > 0:
-		groups, err = cat.resolveRefs(req.Features)
-	default:
-		return nil, access, Requestf(BadRequest, "features", "no features requested")
-	}
+	// The plain features plus, when on-demand feature views are named, their sources.
+	groups, fullNames, odfv, err := fs.historicalGroups(ctx, cat, req)
 	if err != nil {
-		return nil, access, err
+		return nil, access, nil, err
 	}
 	reg, err := fs.Registry(ctx)
 	if err != nil {
-		return nil, access, err
+		return nil, access, nil, err
 	}
 
 	// The entity source, described by the engine itself.
@@ -240,14 +241,14 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 	var params []any
 	switch {
 	case req.EntitiesPath != "" && req.EntitiesQuery != "":
-		return nil, access, Requestf(BadRequest, "entities", "give an entity file or an entity query, not both")
+		return nil, access, nil, Requestf(BadRequest, "entities", "give an entity file or an entity query, not both")
 	case req.EntitiesPath != "":
 		p, err := filepath.Abs(req.EntitiesPath)
 		if err != nil {
-			return nil, access, fmt.Errorf("resolving the entity file %s: %w", req.EntitiesPath, err)
+			return nil, access, nil, fmt.Errorf("resolving the entity file %s: %w", req.EntitiesPath, err)
 		}
 		if _, err := os.Stat(p); err != nil {
-			return nil, access, Requestf(Unprocessable, "entities", "cannot read the entity file: %v", err)
+			return nil, access, nil, Requestf(Unprocessable, "entities", "cannot read the entity file: %v", err)
 		}
 		es.Path, es.FileFormat = p, "parquet"
 		from = "read_parquet($1)"
@@ -261,11 +262,11 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 		access.Paths = append(access.Paths, req.EngineAccess.Paths...)
 		access.Directories = append(access.Directories, req.EngineAccess.Directories...)
 	default:
-		return nil, access, Requestf(BadRequest, "entities", "no entity rows given (a file or a query)")
+		return nil, access, nil, Requestf(BadRequest, "entities", "no entity rows given (a file or a query)")
 	}
 	cols, err := offlineengine.Describe(ctx, from, params, offlineengine.Options{Access: access})
 	if err != nil {
-		return nil, access, Requestf(Unprocessable, "entities", "reading the entity source: %v", err)
+		return nil, access, nil, Requestf(Unprocessable, "entities", "reading the entity source: %v", err)
 	}
 	for _, c := range cols {
 		es.Columns = append(es.Columns, PlanColumn{Name: c.Name, Type: c.Type})
@@ -273,11 +274,11 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 	if es.TimestampField == "" {
 		es.TimestampField, err = inferTimestampColumn(cols)
 		if err != nil {
-			return nil, access, err
+			return nil, access, nil, err
 		}
 	}
 
-	preq := &HistoricalPlanRequest{Project: fs.cfg.Project, Entities: es, FullFeatureNames: req.FullFeatureNames}
+	preq := &HistoricalPlanRequest{Project: fs.cfg.Project, Entities: es, FullFeatureNames: fullNames}
 	for gi, g := range groups {
 		fv := findFeatureView(reg, fs.cfg.Project, g.view.name)
 		field := "features"
@@ -285,11 +286,11 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 			field = "feature_service " + req.FeatureService
 		}
 		if fv == nil || fv.Spec.BatchSource == nil {
-			return nil, access, Requestf(Unprocessable, field, "feature view %q has no batch source to read history from", g.view.name)
+			return nil, access, nil, Requestf(Unprocessable, field, "feature view %q has no batch source to read history from", g.view.name)
 		}
 		mv, err := fs.matViewOf(reg, fv)
 		if err != nil {
-			return nil, access, err
+			return nil, access, nil, err
 		}
 		hv := HistoricalView{Name: g.view.name, NameToUse: g.prefix, Source: mv.source, TTL: g.view.ttl.Microseconds()}
 		for _, k := range mv.keys {
@@ -304,7 +305,7 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 				}
 			}
 			if col == nil {
-				return nil, access, fmt.Errorf("feature %s:%s is in the serving catalog but not in the registry view (group %d)", g.view.name, name, gi)
+				return nil, access, nil, fmt.Errorf("feature %s:%s is in the serving catalog but not in the registry view (group %d)", g.view.name, name, gi)
 			}
 			hv.Features = append(hv.Features, PlanColumn{Name: name, Type: col.plain})
 		}
@@ -315,7 +316,7 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 			access.Paths = append(access.Paths, mv.source.Path)
 		}
 	}
-	return preq, access, nil
+	return preq, access, odfv, nil
 }
 
 // inferTimestampColumn picks the entity timestamp as Feast does: event_timestamp, else

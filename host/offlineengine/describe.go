@@ -42,6 +42,7 @@ func describeType(name string) abi.Type {
 // sandbox as Execute, so describing a file needs the same Access. A column of a type no
 // ABI type can hold (STRUCT, MAP, …) fails with its name.
 func Describe(ctx context.Context, from string, params []any, opts Options) ([]Column, error) {
+	defer lockForRead(opts.Access)() // write.go
 	conn, closeDB, err := openSandbox(ctx, opts)
 	if err != nil {
 		return nil, err

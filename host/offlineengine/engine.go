@@ -68,6 +68,7 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 	if p.Dialect != DialectDuckDB {
 		return 0, badPlan("dialect %q is not executable by this host", p.Dialect)
 	}
+	defer lockForRead(opts.Access)() // write.go: no offline write replaces a file mid-read
 	conn, closeDB, err := openSandbox(ctx, opts)
 	if err != nil {
 		return 0, err

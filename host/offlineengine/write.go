@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -439,12 +440,14 @@ func syncFile(path string) error {
 	return err
 }
 
-var fileLocks sync.Map // cleaned absolute path → *sync.Mutex
+var fileLocks sync.Map // cleaned, symlink-resolved absolute path → *sync.RWMutex
 
-// LockFile serialises writers of one file within this process: two pushes to the same
-// source must not both read the old contents and have the second rename discard the
-// first's rows. It returns the unlock function. Readers need no lock: a rename is atomic.
-func LockFile(path string) (unlock func()) {
+func fileLock(path string) *sync.RWMutex {
+	m, _ := fileLocks.LoadOrStore(lockKey(path), &sync.RWMutex{})
+	return m.(*sync.RWMutex)
+}
+
+func lockKey(path string) string {
 	key := filepath.Clean(path)
 	if abs, err := filepath.Abs(key); err == nil {
 		key = abs
@@ -452,8 +455,47 @@ func LockFile(path string) (unlock func()) {
 	if real, err := filepath.EvalSymlinks(key); err == nil {
 		key = real
 	}
-	m, _ := fileLocks.LoadOrStore(key, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
+	return key
+}
+
+// LockFile serialises writers of one file within this process, and keeps this process's
+// readers (Execute, Describe) off it while it is replaced. Two pushes to the same source
+// must not both read the old contents and have the second rename discard the first's
+// rows; and a rename is not enough for readers: DuckDB opens a Parquet file more than once
+// per query (metadata, then row groups), so a query overlapping a rename can mix the two
+// files. Hold the lock from describing the target to ExecuteWrite's return; DescribeSource
+// and ExecuteWrite do not lock (the lock is not reentrant). It returns the unlock function.
+func LockFile(path string) (unlock func()) {
+	mu := fileLock(path)
 	mu.Lock()
 	return mu.Unlock
+}
+
+// lockForRead takes the read side of the locks of the files a, in a fixed order (writers
+// hold one lock at a time, so no cycle can form). Directories are not locked: writes
+// replace single files only.
+func lockForRead(a Access) (unlock func()) {
+	if len(a.Paths) == 0 {
+		return func() {}
+	}
+	keys := make([]string, len(a.Paths))
+	for i, p := range a.Paths {
+		keys[i] = lockKey(p)
+	}
+	sort.Strings(keys)
+	var held []*sync.RWMutex
+	for i, k := range keys {
+		if i > 0 && k == keys[i-1] {
+			continue
+		}
+		m, _ := fileLocks.LoadOrStore(k, &sync.RWMutex{})
+		mu := m.(*sync.RWMutex)
+		mu.RLock()
+		held = append(held, mu)
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].RUnlock()
+		}
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -449,6 +447,7 @@ func (fs *FeatureStore) offlineStore(ctx context.Context) (OfflineStore, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: loading the offline store: %w", fs.cfg.OfflineStore.File, fs.cfg.OfflineStore.Line, err)
 	}
+	st.pg = offlinePostgresConfig(fs.cfg.OfflineStore)
 	fs.offline = st
 	return st, nil
 }
@@ -505,50 +504,8 @@ var firstPartyBindings = map[string]func(s *config.Store, project string) ([]Gra
 	// ssl*_path keys make the DSN of the capability; db_schema its schema (default: the
 	// user, as in Feast); tables are "{project}_{view}".
 	"postgres": func(s *config.Store, project string) ([]Grant, map[string]any, error) {
-		if s.Kind != config.KindOnline {
-			return nil, nil, fmt.Errorf("%s:%d: the postgres offline store is not available in this build yet", s.File, s.Line)
-		}
-		u := &url.URL{Scheme: "postgres", Host: "localhost:5432", Path: "/postgres"}
-		q := url.Values{}
-		host, port, user, password, schema := "localhost", "5432", "", "", ""
-		rest := map[string]any{}
-		for k, v := range s.Options {
-			str := fmt.Sprint(v)
-			switch k {
-			case "host":
-				host = str
-			case "port":
-				port = str
-			case "database":
-				u.Path = "/" + str
-			case "user":
-				user = str
-			case "password":
-				password = str
-			case "db_schema":
-				schema = str
-			case "sslmode":
-				q.Set("sslmode", str)
-			case "sslkey_path":
-				q.Set("sslkey", str)
-			case "sslcert_path":
-				q.Set("sslcert", str)
-			case "sslrootcert_path":
-				q.Set("sslrootcert", str)
-			case "max_conn":
-				q.Set("pool_max_conns", str)
-			case "min_conn":
-				q.Set("pool_min_conns", str)
-			default:
-				rest[k] = v
-			}
-		}
-		u.Host = net.JoinHostPort(host, port)
-		if user != "" {
-			u.User = url.UserPassword(user, password)
-		}
-		u.RawQuery = q.Encode()
-		return []Grant{{Kind: "sql", Name: "online", SQL: &SQLGrant{DSN: u.String(), Schema: schema, TablePrefix: project + "_"}}}, rest, nil
+		dsn, schema, rest := postgresConnection(s)
+		return []Grant{{Kind: "sql", Name: "online", SQL: &SQLGrant{DSN: dsn, Schema: schema, TablePrefix: project + "_"}}}, rest, nil
 	},
 	// Feast's DynamoDB store: region and endpoint_url bind the capability (credentials come
 	// from the AWS chain, never from the file); the rest (table_name_template,

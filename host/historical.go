@@ -17,6 +17,7 @@ import (
 	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/larder-dev/larder/host/internal/wasm"
 	"github.com/larder-dev/larder/host/offlineengine"
+	"github.com/larder-dev/larder/host/pgengine"
 	"github.com/larder-dev/larder/host/registry"
 )
 
@@ -41,6 +42,10 @@ type EntitySource struct {
 	Query          string       `json:"query"`
 	TimestampField string       `json:"timestamp_field"`
 	Columns        []PlanColumn `json:"columns"`
+	// Table and RowColumn: the temporary table a database engine holds the entity rows
+	// in, and its row-number column (offline_pg.go).
+	Table     string `json:"table,omitempty"`
+	RowColumn string `json:"row_column,omitempty"`
 }
 
 // HistoricalJoinKey is a view's join key and the entity column matched with it.
@@ -138,6 +143,11 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 	if err != nil {
 		return nil, err
 	}
+	pg := fs.offlinePostgres()
+	var ents *pgengine.Entities
+	if pg != nil {
+		ents = postgresEntities(preq, access) // the entity file goes to a temporary table
+	}
 	plan, err := hp.PlanHistorical(ctx, *preq)
 	if err != nil {
 		if errors.Is(err, abi.ErrBadArgument) {
@@ -162,7 +172,7 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 	}
 	opts := req.Engine
 	opts.Access = access
-	n, err := offlineengine.Execute(ctx, plan, opts, write)
+	n, err := executePlan(ctx, pg, plan, opts, ents, write)
 	if err != nil {
 		return nil, fmt.Errorf("running the historical retrieval: %w", err)
 	}
@@ -264,7 +274,12 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 	default:
 		return nil, access, nil, Requestf(BadRequest, "entities", "no entity rows given (a file or a query)")
 	}
-	cols, err := offlineengine.Describe(ctx, from, params, offlineengine.Options{Access: access})
+	var cols []offlineengine.Column
+	if pg := fs.offlinePostgres(); pg != nil && req.EntitiesQuery != "" {
+		cols, err = pgengine.Describe(ctx, *pg, req.EntitiesQuery) // SQL for the offline store's database
+	} else {
+		cols, err = offlineengine.Describe(ctx, from, params, offlineengine.Options{Access: access})
+	}
 	if err != nil {
 		return nil, access, nil, Requestf(Unprocessable, "entities", "reading the entity source: %v", err)
 	}
@@ -310,7 +325,9 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 			hv.Features = append(hv.Features, PlanColumn{Name: name, Type: col.plain})
 		}
 		preq.Views = append(preq.Views, hv)
-		if st, err := os.Stat(mv.source.Path); err == nil && st.IsDir() {
+		if mv.source.Path == "" {
+			// A database source: nothing for the file sandbox to read.
+		} else if st, err := os.Stat(mv.source.Path); err == nil && st.IsDir() {
 			access.Directories = append(access.Directories, mv.source.Path)
 		} else {
 			access.Paths = append(access.Paths, mv.source.Path)

@@ -289,20 +289,28 @@ func (fs *FeatureStore) matViewOf(reg *registry.Registry, fv *registry.FeatureVi
 	s := fv.Spec
 	v := &matView{name: s.Name, ttl: s.TTL.Std()}
 	src := s.BatchSource
-	if src.Type != registry.SourceBatchFile || src.FileOptions == nil || src.FileOptions.URI == "" {
+	pg, isPG, err := postgresSource(src)
+	if isPG {
+		if err != nil {
+			return nil, Requestf(Unprocessable, "feature view "+s.Name, "batch source %q: %v", src.Name, err)
+		}
+		v.source = pg
+	} else if src.Type != registry.SourceBatchFile || src.FileOptions == nil || src.FileOptions.URI == "" {
 		return nil, Requestf(Unprocessable, "feature view "+s.Name,
-			"batch source %q is a %s source; this build materializes from file sources only", src.Name, src.Type)
+			"batch source %q is a %s source; this build reads file and PostgreSQL sources only", src.Name, src.Type)
 	}
-	path, err := fs.sourcePath(src.FileOptions.URI)
-	if err != nil {
-		return nil, Requestf(Unprocessable, "feature view "+s.Name, "batch source %q: %v", src.Name, err)
+	if !isPG {
+		path, err := fs.sourcePath(src.FileOptions.URI)
+		if err != nil {
+			return nil, Requestf(Unprocessable, "feature view "+s.Name, "batch source %q: %v", src.Name, err)
+		}
+		format := "parquet"
+		if strings.EqualFold(filepath.Ext(path), ".csv") {
+			format = "csv"
+		}
+		v.source = OfflineSource{Name: src.Name, Path: path, FileFormat: format, TimestampField: src.TimestampField,
+			CreatedTimestampColumn: src.CreatedTimestampColumn, FieldMapping: src.FieldMapping}
 	}
-	format := "parquet"
-	if strings.EqualFold(filepath.Ext(path), ".csv") {
-		format = "csv"
-	}
-	v.source = OfflineSource{Name: src.Name, Path: path, FileFormat: format, TimestampField: src.TimestampField,
-		CreatedTimestampColumn: src.CreatedTimestampColumn, FieldMapping: src.FieldMapping}
 	for _, k := range viewKeyColumns(reg, s) {
 		c, err := newMatColumn("join key", k.Name, k.ValueType)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/larder-dev/larder/host/internal/wasm"
 	"github.com/larder-dev/larder/host/offlineengine"
+	"github.com/larder-dev/larder/host/pgengine"
 )
 
 // OfflineStore is an offline store as the host uses it: a planner (ABI spec §9). It
@@ -27,7 +28,11 @@ type OfflineStore interface {
 type OfflineSource struct {
 	Name string `json:"name"`
 	// Path is absolute for local files; the engine is granted read access to it alone.
-	Path                   string            `json:"path"`
+	Path string `json:"path"`
+	// Table or Query is a database source (PostgreSQL): a table name, possibly
+	// schema-qualified, or a SELECT. Path is then empty.
+	Table                  string            `json:"table,omitempty"`
+	Query                  string            `json:"query,omitempty"`
 	FileFormat             string            `json:"file_format"`
 	TimestampField         string            `json:"timestamp_field"`
 	CreatedTimestampColumn string            `json:"created_timestamp_column"`
@@ -86,6 +91,9 @@ func (r PullLatestRequest) MarshalJSON() ([]byte, error) {
 // (spec §9). It is safe for concurrent use.
 type WasmOfflineStore struct {
 	*Plugin
+	// pg is where plans in PostgreSQL's dialect run: set for an offline store of type
+	// postgres, nil otherwise.
+	pg *pgengine.Config
 }
 
 var _ OfflineStore = (*WasmOfflineStore)(nil)
@@ -137,15 +145,21 @@ func pullLatest(ctx context.Context, store OfflineStore, req PullLatestRequest, 
 		return nil, 0, err
 	}
 	access := offlineengine.Access{}
-	if st, err := os.Stat(req.Source.Path); err == nil && st.IsDir() {
+	if req.Source.Path == "" {
+		// A database source: the DuckDB sandbox may read no file at all.
+	} else if st, err := os.Stat(req.Source.Path); err == nil && st.IsDir() {
 		access.Directories = []string{req.Source.Path}
 	} else {
 		access.Paths = []string{req.Source.Path}
 	}
 	opts.Access = access
-	n, err := offlineengine.Execute(ctx, plan, opts, fn)
+	var pg *pgengine.Config
+	if ws, ok := store.(*WasmOfflineStore); ok {
+		pg = ws.pg
+	}
+	n, err := executePlan(ctx, pg, plan, opts, nil, fn)
 	if err != nil {
-		return plan, n, fmt.Errorf("reading feature view %s from %s: %w", req.View, req.Source.Path, err)
+		return plan, n, fmt.Errorf("reading feature view %s from %s: %w", req.View, req.Source.describe(), err)
 	}
 	return plan, n, nil
 }

@@ -23,8 +23,12 @@ type OfflineStore interface {
 
 // OfflineSource is the batch source of a feature view (spec §9.2).
 type OfflineSource struct {
-	Name                   string            `json:"name"`
-	Path                   string            `json:"path"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Table or Query name a database source (a PostgreSQL table, possibly schema-qualified,
+	// or a SELECT), for plans in a database's dialect; Path is then empty.
+	Table                  string            `json:"table,omitempty"`
+	Query                  string            `json:"query,omitempty"`
 	FileFormat             string            `json:"file_format"`
 	TimestampField         string            `json:"timestamp_field"`
 	CreatedTimestampColumn string            `json:"created_timestamp_column"`

@@ -20,6 +20,11 @@ type EntitySource struct {
 	Query          string       `json:"query"`
 	TimestampField string       `json:"timestamp_field"`
 	Columns        []PlanColumn `json:"columns"`
+	// Table is a table the host loaded the entity rows into (a database dialect's
+	// temporary table), and RowColumn its column numbering them in source order (1, 2, …;
+	// not among Columns).
+	Table     string `json:"table,omitempty"`
+	RowColumn string `json:"row_column,omitempty"`
 }
 
 // HistoricalJoinKey is a view's join key and the entity column it is matched with.

@@ -290,7 +290,7 @@ func (p *parser) resolve(s string) string {
 // the duckdb plugin does that job.
 var (
 	onlinePlugins  = map[string]string{"sqlite": "sqlite", "redis": "redis", "postgres": "postgres", "dynamodb": "dynamodb"}
-	offlinePlugins = map[string]string{"file": "duckdb", "dask": "duckdb", "duckdb": "duckdb", "postgres": "postgres"}
+	offlinePlugins = map[string]string{"file": "duckdb", "dask": "duckdb", "duckdb": "duckdb", "postgres": "postgres_offline"}
 	storeDefaults  = map[string]string{KindOnline: "sqlite", KindOffline: "file"}
 )
 

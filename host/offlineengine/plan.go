@@ -13,8 +13,12 @@ import (
 	"github.com/larder-dev/larder/abi"
 )
 
-// DialectDuckDB is the only dialect this engine executes.
+// DialectDuckDB is the dialect this engine executes.
 const DialectDuckDB = "duckdb"
+
+// DialectPostgres is PostgreSQL's dialect, which host/pgengine executes on the offline
+// store's database.
+const DialectPostgres = "postgres"
 
 // Bounds on a plan, so a misbehaving plugin cannot make the host parse or bind without end.
 const (
@@ -67,8 +71,8 @@ func DecodePlan(data []byte) (*Plan, error) {
 	if dec.More() {
 		return nil, badPlan("the plan has trailing data after its JSON object")
 	}
-	if w.Dialect != DialectDuckDB {
-		return nil, badPlan("dialect %q is not executable by this host (supported: %q)", w.Dialect, DialectDuckDB)
+	if w.Dialect != DialectDuckDB && w.Dialect != DialectPostgres {
+		return nil, badPlan("dialect %q is not executable by this host (supported: %q, %q)", w.Dialect, DialectDuckDB, DialectPostgres)
 	}
 	if strings.TrimSpace(w.SQL) == "" {
 		return nil, badPlan("sql is empty")

@@ -345,9 +345,10 @@ func (l *loader) parseEntity(d *yamlpos.Decoder, n *yaml.Node, path string) {
 var (
 	sourceCommonKeys = []string{"name", "type", "description", "tags", "owner"}
 	sourceKeys       = map[SourceType][]string{
-		SourceFile:    append(slices.Clone(sourceCommonKeys), "path", "file_format", "timestamp_field", "created_timestamp_column", "date_partition_column", "field_mapping"),
-		SourcePush:    append(slices.Clone(sourceCommonKeys), "batch_source"),
-		SourceRequest: append(slices.Clone(sourceCommonKeys), "schema"),
+		SourceFile:     append(slices.Clone(sourceCommonKeys), "path", "file_format", "timestamp_field", "created_timestamp_column", "date_partition_column", "field_mapping"),
+		SourcePostgres: append(slices.Clone(sourceCommonKeys), "table", "query", "timestamp_field", "created_timestamp_column", "field_mapping"),
+		SourcePush:     append(slices.Clone(sourceCommonKeys), "batch_source"),
+		SourceRequest:  append(slices.Clone(sourceCommonKeys), "schema"),
 	}
 )
 
@@ -367,7 +368,7 @@ func (l *loader) parseSource(d *yamlpos.Decoder, n *yaml.Node, path string) {
 	if s, ok := d.Str(tn, yamlpos.Key(path, "type")); ok {
 		typ = SourceType(s)
 		if sourceKeys[typ] == nil {
-			d.Errorf(tn, yamlpos.Key(path, "type"), "unknown source type %q (known: file, push, request)", s)
+			d.Errorf(tn, yamlpos.Key(path, "type"), "unknown source type %q (known: file, postgres, push, request)", s)
 			return
 		}
 	}
@@ -400,6 +401,19 @@ func (l *loader) parseSource(d *yamlpos.Decoder, n *yaml.Node, path string) {
 			d.Errorf(sm.Get("created_timestamp_column"), key("created_timestamp_column"), "must differ from timestamp_field %q", s.TimestampField)
 		}
 		l.fileFormat(d, sm, s, key)
+	case SourcePostgres:
+		d.Require(sm, c.path, "timestamp_field")
+		s.TimestampField, _ = d.Str(sm.Get("timestamp_field"), key("timestamp_field"))
+		s.Table, _ = d.Str(sm.Get("table"), key("table"))
+		s.Query, _ = d.Str(sm.Get("query"), key("query"))
+		if s.Table == "" && s.Query == "" {
+			d.Errorf(sm.Node, c.path, "a postgres source needs table or query")
+		}
+		s.CreatedTimestampColumn, _ = d.Str(sm.Get("created_timestamp_column"), key("created_timestamp_column"))
+		s.FieldMapping, _ = d.StrMap(sm.Get("field_mapping"), key("field_mapping"))
+		if s.CreatedTimestampColumn != "" && s.CreatedTimestampColumn == s.TimestampField {
+			d.Errorf(sm.Get("created_timestamp_column"), key("created_timestamp_column"), "must differ from timestamp_field %q", s.TimestampField)
+		}
 	case SourcePush:
 		if v := sm.Get("batch_source"); !yamlpos.IsNull(v) {
 			if b, ok := d.Str(v, key("batch_source")); ok {
@@ -408,8 +422,8 @@ func (l *loader) parseSource(d *yamlpos.Decoder, n *yaml.Node, path string) {
 					switch src := l.repo.Source(b); {
 					case src == nil:
 						d.Errorf(v, key("batch_source"), "undefined source %q%s", b, suggest(b, l.sourceNames()))
-					case src.Type != SourceFile:
-						d.Errorf(v, key("batch_source"), "source %q is a %s source; a push source's batch_source must be a file source", b, src.Type)
+					case src.Type != SourceFile && src.Type != SourcePostgres:
+						d.Errorf(v, key("batch_source"), "source %q is a %s source; a push source's batch_source must be a file or postgres source", b, src.Type)
 					}
 				})
 			}

@@ -70,6 +70,9 @@ const (
 	SourceFile    SourceType = "file"    // a Parquet or CSV file read by the offline engine
 	SourcePush    SourceType = "push"    // rows pushed through /push, optionally backed by a batch source
 	SourceRequest SourceType = "request" // values that arrive with the request, for ODFVs
+	// SourcePostgres is Feast's PostgreSQLSource: a table or a query in the PostgreSQL
+	// database of a `type: postgres` offline store.
+	SourcePostgres SourceType = "postgres"
 )
 
 // File formats of a file source.
@@ -93,6 +96,11 @@ type Source struct {
 	CreatedTimestampColumn string            // optional; breaks ties between rows with equal event timestamps
 	DatePartitionColumn    string            // optional
 	FieldMapping           map[string]string // source column → feature/column name
+
+	// Postgres sources (timestamps and field_mapping as for file sources): a table,
+	// possibly schema-qualified, or a SELECT; table wins when both are set, as in Feast.
+	Table string
+	Query string
 
 	// Push sources: the file source that backs the pushed data offline (optional).
 	BatchSource string

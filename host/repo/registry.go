@@ -16,9 +16,12 @@ import (
 // class to rebuild a source from them, so a registry we write must carry them to be
 // readable by Feast.
 const (
-	classFileSource    = "feast.infra.offline_stores.file_source.FileSource"
-	classPushSource    = "feast.data_source.PushSource"
-	classRequestSource = "feast.data_source.RequestSource"
+	classFileSource = "feast.infra.offline_stores.file_source.FileSource"
+	classPushSource = "feast.data_source.PushSource"
+	// ClassPostgresSource is Feast's PostgreSQLSource, a CUSTOM_SOURCE whose options are
+	// the JSON {"name", "query", "table"}.
+	ClassPostgresSource = "feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource"
+	classRequestSource  = "feast.data_source.RequestSource"
 )
 
 // Feast's reserved entity for entity-less views, and the version string Feast 0.5x+
@@ -140,6 +143,16 @@ func (c *converter) source(s *Source, withClass bool) *registry.DataSource {
 		if withClass {
 			ds.DataSourceClassType = classFileSource
 		}
+	case SourcePostgres:
+		ds.Type = registry.SourceCustom
+		ds.TimestampField = s.TimestampField
+		ds.CreatedTimestampColumn = s.CreatedTimestampColumn
+		ds.FieldMapping = s.FieldMapping
+		cfg, _ := json.Marshal(map[string]string{"name": s.Name, "query": s.Query, "table": s.Table})
+		ds.CustomOptions = &registry.CustomSourceOptions{Configuration: cfg}
+		// Feast writes the class path on nested batch sources of this kind too: it is
+		// how a reader knows what the custom options mean.
+		ds.DataSourceClassType = ClassPostgresSource
 	case SourcePush:
 		ds.Type = registry.SourcePush
 		if b := c.r.Source(s.BatchSource); b != nil {

@@ -405,7 +405,7 @@ feature_views:
   - name: pushed
     type: push
     batch_source: req
-`, []string{`bad.yaml:4: sources[pushed].batch_source: source "req" is a request source; a push source's batch_source must be a file source`}},
+`, []string{`bad.yaml:4: sources[pushed].batch_source: source "req" is a request source; a push source's batch_source must be a file or postgres source`}},
 
 		{"key of another source type", `sources:
   - name: pushed
@@ -416,7 +416,7 @@ feature_views:
 		{"unknown source type", `sources:
   - name: kafka
     type: kafka
-`, []string{`bad.yaml:3: sources[kafka].type: unknown source type "kafka" (known: file, push, request)`}},
+`, []string{`bad.yaml:3: sources[kafka].type: unknown source type "kafka" (known: file, postgres, push, request)`}},
 
 		{"csv format with parquet path", `sources:
   - name: f

@@ -40,13 +40,13 @@ const (
 	ExportOnlineRead     = "larder_online_read"
 )
 
-// Offline store kind exports (spec §9). Pull-latest is v1.0; the others are reserved names
-// for later minor versions, detected by presence.
+// Offline store kind exports (spec §9). Pull-latest is required; historical, pull-all and
+// write are optional, detected by presence.
 const (
 	ExportOfflinePlanPullLatest = "larder_offline_plan_pull_latest"
 	ExportOfflinePlanHistorical = "larder_offline_plan_historical"
 	ExportOfflinePlanPullAll    = "larder_offline_plan_pull_all"
-	ExportOfflineWrite          = "larder_offline_write"
+	ExportOfflinePlanWrite      = "larder_offline_plan_write"
 )
 
 // Transformation kind export (spec §10).

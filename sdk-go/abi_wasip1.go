@@ -226,5 +226,15 @@ func larderOfflinePlanHistorical(ptr, n uint32) int32 {
 	return call(abi.ExportOfflinePlanHistorical, ptr, n)
 }
 
+//go:wasmexport larder_offline_plan_pull_all
+func larderOfflinePlanPullAll(ptr, n uint32) int32 {
+	return call(abi.ExportOfflinePlanPullAll, ptr, n)
+}
+
+//go:wasmexport larder_offline_plan_write
+func larderOfflinePlanWrite(ptr, n uint32) int32 {
+	return call(abi.ExportOfflinePlanWrite, ptr, n)
+}
+
 //go:wasmexport larder_transform
 func larderTransform(ptr, n uint32) int32 { return call(abi.ExportTransform, ptr, n) }

@@ -63,8 +63,10 @@ func (in *instance) call(export string, input []byte) error {
 	switch export {
 	case abi.ExportTransform:
 		return in.callTransform(input)
-	case abi.ExportOfflinePlanPullLatest, abi.ExportOfflinePlanHistorical, abi.ExportOfflinePlanPullAll, abi.ExportOfflineWrite:
+	case abi.ExportOfflinePlanPullLatest, abi.ExportOfflinePlanHistorical:
 		return in.callOffline(export, input)
+	case abi.ExportOfflinePlanPullAll, abi.ExportOfflinePlanWrite:
+		return in.callOfflineOptional(export, input) // offline_write.go
 	case abi.ExportOnlineUpdate, abi.ExportOnlineTeardown, abi.ExportOnlineWrite, abi.ExportOnlineRead:
 		if in.online == nil {
 			return Errorf(abi.ErrUnimplemented, "%s: this plugin is a %s, not an online store", export, registration.kind)

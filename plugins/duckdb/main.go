@@ -19,7 +19,7 @@ func init() {
 		ID:           "duckdb",
 		Version:      version,
 		ConfigSchema: []byte(`{"type":"object"}`),
-		Features:     []string{"pull_latest", "historical", "parquet", "csv"},
+		Features:     []string{"pull_latest", "historical", "pull_all", "write", "parquet", "csv"},
 	}, func() sdk.OfflineStore { return store{} })
 }
 
@@ -35,6 +35,14 @@ func (store) PlanHistorical(req *sdk.HistoricalRequest) (*sdk.QueryPlan, error) 
 
 func (store) PlanPullLatest(req *sdk.PullLatestRequest) (*sdk.QueryPlan, error) {
 	return planner.PlanPullLatest(req)
+}
+
+func (store) PlanPullAll(req *sdk.PullAllRequest) (*sdk.QueryPlan, error) {
+	return planner.PlanPullAll(req)
+}
+
+func (store) PlanWrite(req *sdk.OfflineWriteRequest) (*sdk.WritePlan, error) {
+	return planner.PlanWrite(req)
 }
 
 // main is never run: a -buildmode=c-shared module only runs init functions and exports.

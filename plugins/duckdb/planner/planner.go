@@ -52,7 +52,56 @@ func PlanPullLatest(r *PullLatestRequest) (*Plan, error) {
 	if r.End <= r.Start {
 		return nil, bad("end (%d) must be after start (%d)", r.End, r.Start)
 	}
-	src := &r.Source
+	pr, err := project(&r.Source, r.JoinKeys, r.FeatureColumns)
+	if err != nil {
+		return nil, err
+	}
+	order := []string{pr.event + " DESC", pr.created + " DESC NULLS LAST"}
+	order = append(order, pr.reader.lastRowOrder...)
+	where := append([]string{pr.event + " >= $2", pr.event + " < $3"}, pr.notNull...)
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	sb.WriteString(strings.Join(pr.selects, ", "))
+	sb.WriteString("\nFROM ")
+	sb.WriteString(pr.reader.from)
+	sb.WriteString(" AS src\nWHERE ")
+	sb.WriteString(strings.Join(where, " AND "))
+	sb.WriteString("\nQUALIFY row_number() OVER (")
+	if len(pr.keys) > 0 {
+		sb.WriteString("PARTITION BY ")
+		sb.WriteString(strings.Join(pr.keys, ", "))
+		sb.WriteString(" ")
+	}
+	sb.WriteString("ORDER BY ")
+	sb.WriteString(strings.Join(order, ", "))
+	sb.WriteString(") = 1")
+
+	return &Plan{
+		Dialect: "duckdb",
+		SQL:     sb.String(),
+		Params: []Param{
+			{Type: "STRING", Value: r.Source.Path},
+			{Type: "UNIX_TIMESTAMP", Value: r.Start},
+			{Type: "UNIX_TIMESTAMP", Value: r.End},
+		},
+		ResultSchema: pr.schema,
+	}, nil
+}
+
+// projection is the part pull-latest and pull-all share: how a source is read and the
+// typed, renamed columns of their result (spec §9.3).
+type projection struct {
+	reader  reader
+	event   string   // the event timestamp expression, as TIMESTAMPTZ
+	created string   // the created timestamp expression (a typed NULL when none)
+	selects []string // result column expressions with their AS names, in schema order
+	keys    []string // join key expressions
+	notNull []string // "key IS NOT NULL" conditions
+	schema  []Column
+}
+
+// project checks a source and the requested columns and builds their projection.
+func project(src *Source, joinKeys, featureColumns []Column) (*projection, error) {
 	reader, ok := readers[src.FileFormat]
 	if !ok {
 		return nil, bad("source.file_format %q is not supported (supported: parquet, csv)", src.FileFormat)
@@ -61,7 +110,7 @@ func PlanPullLatest(r *PullLatestRequest) (*Plan, error) {
 		return nil, bad("source.path is empty: this plugin reads local Parquet or CSV files")
 	}
 	if src.TimestampField == "" {
-		return nil, bad("source.timestamp_field is empty: pull-latest needs an event timestamp")
+		return nil, bad("source.timestamp_field is empty: this plan needs an event timestamp")
 	}
 	toSource, err := reverseMapping(src.FieldMapping)
 	if err != nil {
@@ -91,19 +140,17 @@ func PlanPullLatest(r *PullLatestRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	event := "CAST(src." + eventCol + " AS TIMESTAMPTZ)"
-	created := "CAST(NULL AS TIMESTAMPTZ)"
+	pr := &projection{reader: reader, event: "CAST(src." + eventCol + " AS TIMESTAMPTZ)", created: "CAST(NULL AS TIMESTAMPTZ)"}
 	if src.CreatedTimestampColumn != "" {
 		c, err := column("source.created_timestamp_column", src.CreatedTimestampColumn)
 		if err != nil {
 			return nil, err
 		}
-		created = "CAST(src." + c + " AS TIMESTAMPTZ)"
+		pr.created = "CAST(src." + c + " AS TIMESTAMPTZ)"
 	}
 
-	var selects, keys, notNull []string
-	schema := make([]Column, 0, len(r.JoinKeys)+2+len(r.FeatureColumns))
-	for i, k := range r.JoinKeys {
+	pr.schema = make([]Column, 0, len(joinKeys)+2+len(featureColumns))
+	for i, k := range joinKeys {
 		field := fmt.Sprintf("join_keys[%d]", i)
 		expr, typ, err := typedColumn(field, k, column)
 		if err != nil {
@@ -112,14 +159,14 @@ func PlanPullLatest(r *PullLatestRequest) (*Plan, error) {
 		if err := claim(field, k.Name); err != nil {
 			return nil, err
 		}
-		selects = append(selects, expr+" AS "+quoteIdent(k.Name))
-		keys = append(keys, expr)
-		notNull = append(notNull, expr+" IS NOT NULL")
-		schema = append(schema, Column{Name: k.Name, Type: typ})
+		pr.selects = append(pr.selects, expr+" AS "+quoteIdent(k.Name))
+		pr.keys = append(pr.keys, expr)
+		pr.notNull = append(pr.notNull, expr+" IS NOT NULL")
+		pr.schema = append(pr.schema, Column{Name: k.Name, Type: typ})
 	}
-	selects = append(selects, event+" AS "+quoteIdent(colEventTS), created+" AS "+quoteIdent(colCreatedTS))
-	schema = append(schema, Column{Name: colEventTS, Type: "UNIX_TIMESTAMP"}, Column{Name: colCreatedTS, Type: "UNIX_TIMESTAMP"})
-	for i, f := range r.FeatureColumns {
+	pr.selects = append(pr.selects, pr.event+" AS "+quoteIdent(colEventTS), pr.created+" AS "+quoteIdent(colCreatedTS))
+	pr.schema = append(pr.schema, Column{Name: colEventTS, Type: "UNIX_TIMESTAMP"}, Column{Name: colCreatedTS, Type: "UNIX_TIMESTAMP"})
+	for i, f := range featureColumns {
 		field := fmt.Sprintf("feature_columns[%d]", i)
 		expr, typ, err := typedColumn(field, f, column)
 		if err != nil {
@@ -128,40 +175,10 @@ func PlanPullLatest(r *PullLatestRequest) (*Plan, error) {
 		if err := claim(field, f.Name); err != nil {
 			return nil, err
 		}
-		selects = append(selects, expr+" AS "+quoteIdent(f.Name))
-		schema = append(schema, Column{Name: f.Name, Type: typ})
+		pr.selects = append(pr.selects, expr+" AS "+quoteIdent(f.Name))
+		pr.schema = append(pr.schema, Column{Name: f.Name, Type: typ})
 	}
-
-	order := []string{event + " DESC", created + " DESC NULLS LAST"}
-	order = append(order, reader.lastRowOrder...)
-	where := append([]string{event + " >= $2", event + " < $3"}, notNull...)
-	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	sb.WriteString(strings.Join(selects, ", "))
-	sb.WriteString("\nFROM ")
-	sb.WriteString(reader.from)
-	sb.WriteString(" AS src\nWHERE ")
-	sb.WriteString(strings.Join(where, " AND "))
-	sb.WriteString("\nQUALIFY row_number() OVER (")
-	if len(keys) > 0 {
-		sb.WriteString("PARTITION BY ")
-		sb.WriteString(strings.Join(keys, ", "))
-		sb.WriteString(" ")
-	}
-	sb.WriteString("ORDER BY ")
-	sb.WriteString(strings.Join(order, ", "))
-	sb.WriteString(") = 1")
-
-	return &Plan{
-		Dialect: "duckdb",
-		SQL:     sb.String(),
-		Params: []Param{
-			{Type: "STRING", Value: src.Path},
-			{Type: "UNIX_TIMESTAMP", Value: r.Start},
-			{Type: "UNIX_TIMESTAMP", Value: r.End},
-		},
-		ResultSchema: schema,
-	}, nil
+	return pr, nil
 }
 
 // reader is how one file format is read: the table expression ($1 is the path) and the

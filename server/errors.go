@@ -20,7 +20,8 @@ import (
 //   - routing errors (unknown path, wrong method) → their status
 //   - an unimplemented capability (abi.ErrUnimplemented) → 501
 //   - a plugin that is unhealthy (breaker open), out of instances, closed, unavailable
-//     or past its deadline → 503
+//     (its backend is down) or past its deadline → 503, each with its own message;
+//     writeError adds Retry-After to every 503
 //   - anything else → 500 with a generic message; the detail goes to the log only,
 //     since it may describe internals (paths, SQL, plugin output)
 func httpError(err error) (status int, msg, field string) {
@@ -52,12 +53,20 @@ func httpError(err error) (status int, msg, field string) {
 	switch {
 	case errors.Is(err, abi.ErrUnimplemented):
 		return http.StatusNotImplemented, err.Error(), ""
-	case errors.Is(err, host.ErrUnhealthy), errors.Is(err, host.ErrPoolExhausted),
-		errors.Is(err, host.ErrPluginClosed), errors.Is(err, abi.ErrUnavailable),
-		errors.Is(err, abi.ErrResourceExhausted):
-		return http.StatusServiceUnavailable, "the online store is unavailable; retry later", ""
-	case errors.Is(err, host.ErrDeadline), errors.Is(err, abi.ErrDeadlineExceeded),
-		errors.Is(err, context.DeadlineExceeded):
+	// The 503 messages differ so that an operator reading a client's error can tell a
+	// backend outage (Redis down: nothing wrong with Larder) from a plugin that keeps
+	// faulting or a server at capacity.
+	case errors.Is(err, host.ErrUnhealthy):
+		return http.StatusServiceUnavailable, "a store plugin is unhealthy after repeated faults and fails fast for now; retry later", ""
+	case errors.Is(err, abi.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the store's backend is unavailable (the plugin could not reach it); retry later", ""
+	case errors.Is(err, host.ErrPoolExhausted), errors.Is(err, abi.ErrResourceExhausted):
+		return http.StatusServiceUnavailable, "the store is at capacity; retry later", ""
+	case errors.Is(err, host.ErrPluginClosed):
+		return http.StatusServiceUnavailable, "the feature store is shutting down; retry later", ""
+	case errors.Is(err, abi.ErrDeadlineExceeded):
+		return http.StatusServiceUnavailable, "the store's backend timed out (the plugin got no answer in time); retry later", ""
+	case errors.Is(err, host.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "the request timed out in a store plugin; retry later", ""
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host"
 )
 
@@ -152,6 +153,8 @@ func TestHTTPErrorMapping(t *testing.T) {
 		{host.ErrPoolExhausted, 503},
 		{host.ErrDeadline, 503},
 		{errorsJoin("reading", host.ErrPluginClosed), 503},
+		{errorsJoin("redis down", abi.ErrUnavailable), 503},
+		{errorsJoin("too big", abi.ErrResourceExhausted), 503},
 		{errorsJoin("boom", nil), 500},
 	} {
 		status, msg, _ := httpError(tc.err)

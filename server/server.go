@@ -193,6 +193,12 @@ func (s *Server) fail(c echo.Context, endpoint string, start time.Time, err erro
 }
 
 func writeError(c echo.Context, status int, msg, field string) error {
+	if status == http.StatusServiceUnavailable {
+		// Every 503 is transient (a backend down, a breaker cooling down, no free
+		// instance): tell clients when to come back. One second is how often the Redis
+		// capability probes a server that refused connections.
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	bp := getBuf()
 	defer putBuf(bp)
 	*bp = appendErrorBody(*bp, status, msg, field)

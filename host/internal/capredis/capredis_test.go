@@ -421,3 +421,36 @@ func BenchmarkHMGET(b *testing.B) {
 		}
 	}
 }
+
+// TestServerStalledIsDeadlineExceeded: a server that accepts connections and never
+// answers (a stopped or partitioned Redis) ends the call at its deadline with
+// DEADLINE_EXCEEDED, so the plugin can tell "too slow" from "refused".
+func TestServerStalledIsDeadlineExceeded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }() // read nothing, answer nothing
+		}
+	}()
+	_, s := open(t, Options{Connection: l.Addr().String()})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp, st := s.Call(ctx, abi.RedisOpPipeline, caps.PhaseServe, abi.AppendRedisRequest(nil, []abi.RedisCommand{cmd(abi.RedisHMGET, "k", "f")}))
+	if st != abi.StatusDeadlineExceeded {
+		t.Errorf("stalled server: %s %s, want DEADLINE_EXCEEDED", st, resp)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the call took %v with a 200ms deadline", d)
+	}
+}

@@ -95,7 +95,9 @@ func hostCapCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = neg64(abi.StatusBadArgument)
 		return
 	}
-	resp, st := hd.sess.Call(ctx, op, in.phase, req)
+	cctx, cancel := capContext(ctx)
+	resp, st := hd.sess.Call(cctx, op, in.phase, req)
+	cancel()
 	in.pending = resp
 	if st != abi.StatusOK {
 		stack[0] = neg64(st)
@@ -107,6 +109,28 @@ func hostCapCall(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	stack[0] = uint64(len(resp))
+}
+
+// capMarginMax caps the time capContext keeps for the guest after a capability call.
+const capMarginMax = 250 * time.Millisecond
+
+// capContext bounds a capability call to a little less than the plugin call's deadline
+// (a tenth of the time left, at most capMarginMax). A backend that does not answer (a
+// stalled Redis, a partitioned database) then ends the capability call with
+// DEADLINE_EXCEEDED while the guest still has time to return it as its status. Without
+// the margin the runtime interrupts the guest at the deadline instead: a fault, which
+// discards the instance and counts towards the crash-loop breaker, so a slow backend
+// would leave the plugin "unhealthy" (failing fast) for a cooldown after it recovered.
+func capContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := time.Until(d) / 10
+	if margin > capMarginMax {
+		margin = capMarginMax
+	}
+	return context.WithDeadline(ctx, d.Add(-margin))
 }
 
 // cap_take(dst_ptr, dst_len) -> bytes copied | -status

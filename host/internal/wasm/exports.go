@@ -24,6 +24,8 @@ const (
 	ExpOnlineRead
 	ExpOfflinePlanPullLatest
 	ExpOfflinePlanHistorical // optional (spec §9.6)
+	ExpOfflinePlanPullAll    // optional (spec §9.8)
+	ExpOfflinePlanWrite      // optional (spec §9.7)
 	ExpTransform
 	numExports
 )
@@ -89,6 +91,8 @@ var exportTable = [numExports]struct {
 	// Offline store kind (spec §9).
 	ExpOfflinePlanPullLatest: {abi.ExportOfflinePlanPullLatest, sigPtrLenStatus},
 	ExpOfflinePlanHistorical: {abi.ExportOfflinePlanHistorical, sigPtrLenStatus},
+	ExpOfflinePlanPullAll:    {abi.ExportOfflinePlanPullAll, sigPtrLenStatus},
+	ExpOfflinePlanWrite:      {abi.ExportOfflinePlanWrite, sigPtrLenStatus},
 	// Transformation kind (spec §10).
 	ExpTransform: {abi.ExportTransform, sigPtrLenStatus},
 }

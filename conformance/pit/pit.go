@@ -151,3 +151,51 @@ func Equal(a, b any) bool {
 	}
 	return a == b
 }
+
+// Winners returns, for every entity row and view, the candidate rows tied with the one
+// ReferenceHistorical picks (same event and created timestamps): the rows a store whose
+// remaining ties are arbitrary (spec §9.4: CSV, database tables) may pick from. The list
+// is empty when no row matches.
+func Winners(e Entities, views []View) ([][][]*Row, error) {
+	index := make(map[string]int, len(e.Columns))
+	for i, c := range e.Columns {
+		index[c] = i
+	}
+	tsCol, ok := index[e.TimestampColumn]
+	if !ok {
+		return nil, fmt.Errorf("the timestamp column %q is not an entity column", e.TimestampColumn)
+	}
+	out := make([][][]*Row, len(e.Rows))
+	for ri, er := range e.Rows {
+		out[ri] = make([][]*Row, len(views))
+		ts, hasTS := er[tsCol].(time.Time)
+		if !hasTS {
+			continue
+		}
+		for vi, v := range views {
+			var keyCols []int
+			for _, k := range v.JoinKeys {
+				i, ok := index[k]
+				if !ok {
+					return nil, fmt.Errorf("view %s: join key column %q is not an entity column", v.Name, k)
+				}
+				keyCols = append(keyCols, i)
+			}
+			var best []*Row
+			for i := range v.Rows {
+				r := &v.Rows[i]
+				if !matches(r, er, keyCols, ts, v.TTL) {
+					continue
+				}
+				switch {
+				case len(best) == 0 || newer(r, best[0]):
+					best = []*Row{r}
+				case !newer(best[0], r):
+					best = append(best, r)
+				}
+			}
+			out[ri][vi] = best
+		}
+	}
+	return out, nil
+}

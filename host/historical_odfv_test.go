@@ -253,14 +253,15 @@ func noOutput(t *testing.T, dir, out string) {
 	}
 }
 
-// A transformation that misbehaves (the xform fixture, on request) fails the retrieval
-// with an error naming the ODFV, the rows and the problem, and leaves no output.
+// A transformation that misbehaves (the xform fixture, on request: one ODFV per
+// behaviour) fails the retrieval with an error naming the ODFV, the rows and the problem,
+// and leaves no output.
 func TestHistoricalODFVHostilePlugin(t *testing.T) {
 	fixtures, err := fixturebuild.BuildFixtures()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		function string
 		want     string
 		request  bool // a client mistake (the plugin said BAD_ARGUMENT)
@@ -269,22 +270,50 @@ func TestHistoricalODFVHostilePlugin(t *testing.T) {
 		{"short_rows", "conv_rate_plus_val1", false},
 		{"missing", "conv_rate_plus_val1", false},
 		{"trap", "trap", false},
-		{"bad_argument", `on-demand feature view "transformed_conv_rate" rejected its input`, true},
-	} {
+		{"bad_argument", "rejected its input", true},
+	}
+	tr := newTestRepo(t)
+	body, err := os.ReadFile(filepath.Join(fixtures, "xform.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tr.path("xform.wasm"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	y := "on_demand_feature_views:\n"
+	for _, c := range cases {
+		y += fmt.Sprintf(`  - name: x_%s
+    sources: [driver_hourly_stats, vals_to_add]
+    schema:
+      - {name: conv_rate_plus_val1, dtype: Float64}
+    module: xform.wasm
+    sha256: %s
+    function: %s
+`, c.function, hex.EncodeToString(sum[:]), c.function)
+	}
+	if err := os.WriteFile(tr.path("odfv.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := tr.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ents := histODFVEntities(t, tr, dir, 200)
+	for _, tc := range cases {
 		t.Run(tc.function, func(t *testing.T) {
-			tr := histODFVRepo(t, filepath.Join(fixtures, "xform.wasm"), tc.function)
-			ctx := context.Background()
-			dir := t.TempDir()
-			ents := histODFVEntities(t, tr, dir, 200)
 			out := filepath.Join(dir, "out.parquet")
+			odfv := "x_" + tc.function
 			_, err := tr.fs.GetHistoricalFeatures(ctx, HistoricalRequest{EntitiesPath: ents, Engine: offlineengine.Options{BatchSize: 64},
-				Features: []string{"transformed_conv_rate:conv_rate_plus_val1"}}, out)
+				Features: []string{odfv + ":conv_rate_plus_val1"}}, out)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !strings.Contains(err.Error(), "transformed_conv_rate") || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "result rows 1 to 64") {
+			if !strings.Contains(err.Error(), `"`+odfv+`"`) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "result rows 1 to 64") {
 				t.Fatalf("error %v, want one naming the ODFV, the rows and %q", err, tc.want)
 			}
+			t.Log(err)
 			if _, ok := AsRequestError(err); ok != tc.request {
 				t.Fatalf("error %v: client mistake %v, want %v", err, ok, tc.request)
 			}

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host/internal/fixturebuild"
 	"github.com/larder-dev/larder/host/offlineengine"
 )
@@ -319,5 +321,64 @@ func TestHistoricalODFVHostilePlugin(t *testing.T) {
 			}
 			noOutput(t, dir, out)
 		})
+	}
+}
+
+// Engine values become ODFV inputs by online's widening rules, and outputs come back as
+// the engine's Go types.
+func TestHistoricalODFVValueConversion(t *testing.T) {
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for _, c := range []struct {
+		to   abi.Type
+		in   any
+		want any // goValueOfCell of the appended cell; error text when wantErr
+		err  string
+	}{
+		{abi.TypeDouble, float32(0.1), float64(float32(0.1)), ""},
+		{abi.TypeDouble, int64(-3), float64(-3), ""},
+		{abi.TypeDouble, int32(7), float64(7), ""},
+		{abi.TypeFloat, float64(0.25), float32(0.25), ""},
+		{abi.TypeInt64, int32(-9), int64(-9), ""},
+		{abi.TypeInt32, int64(1 << 40), nil, "does not fit INT32"},
+		{abi.TypeInt32, int64(-5), int32(-5), ""},
+		{abi.TypeInt64, float64(1), nil, "a float64 value cannot be passed as INT64"},
+		{abi.TypeString, "x", "x", ""},
+		{abi.TypeBytes, []byte("ab"), []byte("ab"), ""},
+		{abi.TypeBool, true, true, ""},
+		{abi.TypeUnixTimestamp, ts, ts, ""},
+		{abi.TypeDoubleList, []float32{0.5, 2}, []float64{0.5, 2}, ""},
+		{abi.TypeStringList, []string{"a", ""}, []string{"a", ""}, ""},
+		{abi.TypeUnixTimestampList, []time.Time{ts}, []time.Time{ts}, ""},
+		{abi.TypeInt64, nil, nil, ""},
+		{abi.TypeString, int64(1), nil, "cannot be passed as STRING"},
+	} {
+		cb := abi.NewColumnBuilder("x", c.to, 1)
+		err := appendGoValue(cb, c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%T → %s: err %v, want %q", c.in, c.to, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%T → %s: %v", c.in, c.to, err)
+			continue
+		}
+		col := cb.Column()
+		if got := goValueOfCell(&col, 0); fmt.Sprint(got) != fmt.Sprint(c.want) || fmt.Sprintf("%T", got) != fmt.Sprintf("%T", c.want) {
+			t.Errorf("%T %v → %s: back as %T %v, want %T %v", c.in, c.in, c.to, got, got, c.want, c.want)
+		}
+	}
+	for _, c := range []struct {
+		from, to abi.Type
+		ok       bool
+	}{
+		{abi.TypeInt64, abi.TypeDouble, true}, {abi.TypeFloat, abi.TypeDouble, true}, {abi.TypeInt64, abi.TypeInt32, true},
+		{abi.TypeDouble, abi.TypeInt64, false}, {abi.TypeString, abi.TypeInt64, false}, {abi.TypeFloatList, abi.TypeDoubleList, true},
+		{abi.TypeInt64List, abi.TypeDoubleList, false}, {abi.TypeUnixTimestamp, abi.TypeUnixTimestamp, true},
+	} {
+		if convertible(c.from, c.to) != c.ok {
+			t.Errorf("convertible(%s, %s) = %v", c.from, c.to, !c.ok)
+		}
 	}
 }

@@ -30,3 +30,9 @@ if [ -x scripts/load.sh ]; then
 	echo "== scripts/load.sh"
 	scripts/load.sh | tee "$out/load.txt"
 fi
+# Issue 6's Redis comparison with Feast's Python server: needs Feast (/opt/feast-venv or
+# FEAST_PYTHON) and takes ~10 minutes, so it runs only when asked: BENCH_FEAST=1.
+if [ -n "${BENCH_FEAST:-}" ]; then
+	echo "== scripts/bench-redis.sh"
+	scripts/bench-redis.sh | tee "$out/bench-redis.txt"
+fi

@@ -162,17 +162,18 @@ func (fs *FeatureStore) StreamHistoricalFeatures(ctx context.Context, req Histor
 			return nil, err
 		}
 		cols = stage.cols
+		open = stage.deferOpen(ctx, open)
 	}
 	write, err := open(cols)
 	if err != nil {
 		return nil, err
 	}
-	if stage != nil {
-		write = stage.wrap(ctx, write)
-	}
 	opts := req.Engine
 	opts.Access = access
 	n, err := executePlan(ctx, pg, plan, opts, ents, write)
+	if err == nil && stage != nil {
+		err = stage.finish()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("running the historical retrieval: %w", err)
 	}

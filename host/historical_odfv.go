@@ -266,6 +266,9 @@ type odfvStage struct {
 
 	out   offlineengine.Batch
 	store []any
+
+	open func() error                     // opens the caller's output (deferOpen)
+	next func(*offlineengine.Batch) error // the caller's write, once open
 }
 
 // odfvRun is one ODFV of the request: where its inputs are in a planned batch and which
@@ -394,15 +397,41 @@ func convertible(from, to abi.Type) bool {
 	return false
 }
 
-// wrap returns the write function that transforms each batch and hands the result on.
-func (s *odfvStage) wrap(ctx context.Context, next func(*offlineengine.Batch) error) func(*offlineengine.Batch) error {
-	return func(b *offlineengine.Batch) error {
-		out, err := s.apply(ctx, b)
-		if err != nil {
-			return err
+// deferOpen returns an open that hands the result's columns on only once the first batch
+// is transformed (or at finish, for a result without rows): a transformation that fails on
+// the first batch — a schema mismatch, a hostile plugin — fails the retrieval before
+// anything is written, which over HTTP is a JSON error rather than a cut stream.
+func (s *odfvStage) deferOpen(ctx context.Context, open func([]offlineengine.Column) (func(*offlineengine.Batch) error, error)) func([]offlineengine.Column) (func(*offlineengine.Batch) error, error) {
+	return func(cols []offlineengine.Column) (func(*offlineengine.Batch) error, error) {
+		s.open = func() error {
+			next, err := open(cols)
+			if err != nil {
+				return err
+			}
+			s.next = next
+			return nil
 		}
-		return next(out)
+		return func(b *offlineengine.Batch) error {
+			out, err := s.apply(ctx, b)
+			if err != nil {
+				return err
+			}
+			if s.next == nil {
+				if err := s.open(); err != nil {
+					return err
+				}
+			}
+			return s.next(out)
+		}, nil
 	}
+}
+
+// finish opens the output of a result without rows.
+func (s *odfvStage) finish() error {
+	if s.next != nil || s.open == nil {
+		return nil
+	}
+	return s.open()
 }
 
 // apply transforms one batch. The returned batch is reused by the next call.

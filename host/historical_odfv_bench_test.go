@@ -61,8 +61,13 @@ func BenchmarkHistoricalODFV(b *testing.B) {
 			}
 			write := pw.Write
 			if stage != nil {
-				stage.rows = 0
-				write = stage.wrap(ctx, pw.Write)
+				stage.rows, stage.next = 0, nil
+				write, err = stage.deferOpen(ctx, func([]offlineengine.Column) (func(*offlineengine.Batch) error, error) {
+					return pw.Write, nil
+				})(cols)
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
 			for done := 0; done < n; done += size {
 				batch.Rows = batch.Rows[:min(size, n-done)]

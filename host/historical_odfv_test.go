@@ -240,6 +240,18 @@ func TestHistoricalODFVErrors(t *testing.T) {
 			noOutput(t, dir, out)
 		})
 	}
+
+	// No entity rows: the output still has every column (the stage opens it at the end).
+	empty := filepath.Join(dir, "empty.parquet")
+	duckExec(t, `COPY (SELECT * FROM read_parquet(`+sqlQuote(ents)+`) LIMIT 0) TO `+sqlQuote(empty)+` (FORMAT parquet)`)
+	out := filepath.Join(dir, "empty-out.parquet")
+	res, err := tr.fs.GetHistoricalFeatures(ctx, HistoricalRequest{EntitiesPath: empty, Features: odfv}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(parquetColumns(t, out), ","); res.Rows != 0 || got != "driver_id,event_timestamp,val_to_add,val_to_add_2,label,conv_rate_plus_val1" {
+		t.Fatalf("empty result: %d rows, columns %s", res.Rows, got)
+	}
 }
 
 // noOutput fails when a failed retrieval left its output or a temporary file behind.

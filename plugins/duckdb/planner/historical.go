@@ -11,10 +11,14 @@ import (
 // HistoricalRequest is the input of larder_offline_plan_historical (spec §9.6).
 type HistoricalRequest = sdk.HistoricalRequest
 
-// Names the plan uses for its own columns; entity columns may not take them.
+// Names the plan uses for its own columns; entity columns may not take them (nor any
+// other name starting with reservedPrefix).
 const (
-	colRow = "__larder_row" // entity row id: keeps duplicates one-for-one and the order
-	colTS  = "__larder_ts"  // the entity or feature row's timestamp as TIMESTAMPTZ
+	reservedPrefix = "__larder_"
+	colFile        = "__larder_file" // entity file index and row number: keep duplicates
+	colRow         = "__larder_row"  // one-for-one and the result in source order
+	colTS          = "__larder_ts"   // the entity or feature row's timestamp as TIMESTAMPTZ
+	colAt          = "__larder_at"   // a row's place on the ASOF time line (see planView)
 )
 
 // PlanHistoricalJSON decodes a request, plans it and encodes the plan.
@@ -34,12 +38,13 @@ func PlanHistoricalJSON(input []byte) ([]byte, error) {
 //
 // An ASOF join picks, per entity row, the feature row with the greatest event timestamp
 // not after the entity's, which is Feast's rule except for two details handled around it:
-// rows sharing a key and event timestamp are first reduced to the one with the greatest
-// created timestamp (then the last in the file), since ASOF has no tie-break of its own;
-// and the TTL is applied to the chosen row afterwards. That is exact: if the latest row at
-// or before the entity timestamp is older than the TTL, every other candidate is older
-// still. Each entity row carries a row number, so the result has one row per entity row,
-// duplicates included, in source order.
+// rows sharing a key and event timestamp must go to the one with the greatest created
+// timestamp (then the last in the file), and ASOF has no tie-break of its own, so the
+// join's inequality is on a struct that carries the tie-break after the timestamp (see
+// planView); and the TTL is applied to the chosen row afterwards. That is exact: if the
+// latest row at or before the entity timestamp is older than the TTL, every other
+// candidate is older still. Each entity row carries its file and row number, so the result
+// has one row per entity row, duplicates included, in source order.
 func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 	var params []Param
 	param := func(p Param) string {
@@ -61,7 +66,7 @@ func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 	var schema []Column
 	for i, c := range es.Columns {
 		field := fmt.Sprintf("entities.columns[%d]", i)
-		if c.Name == colRow || c.Name == colTS {
+		if strings.HasPrefix(c.Name, reservedPrefix) {
 			return nil, bad("%s: the entity column name %q is reserved by this plugin", field, c.Name)
 		}
 		if _, dup := entityTypes[c.Name]; dup {
@@ -86,36 +91,35 @@ func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 	case t != "UNIX_TIMESTAMP":
 		return nil, bad("entities: the timestamp column %q has type %s, want UNIX_TIMESTAMP", tsField, t)
 	}
-	var entityFrom, rowOrder string
+	// The entity rows' order is the files' (file_index, file_row_number): no sort or
+	// window is needed to number them. Without such columns (CSV, a query) a row_number
+	// over the unordered scan keeps the order DuckDB reads the rows in.
+	var entityFrom string
+	rowFile, rowNum := "0", "row_number() OVER ()"
 	switch {
 	case es.Query != "" && es.Path != "":
 		return nil, bad("entities: set path or query, not both")
 	case es.Query != "":
 		// The operator's own SQL for the engine (spec §9.6): the one text taken verbatim.
 		entityFrom = "(\n" + strings.TrimRight(strings.TrimSpace(es.Query), "; \t\r\n") + "\n) AS e"
-		rowOrder = ""
 	case es.Path != "":
 		rd, ok := readers[es.FileFormat]
 		if !ok {
 			return nil, bad("entities.file_format %q is not supported (supported: parquet, csv)", es.FileFormat)
 		}
 		entityFrom = strings.Replace(rd.from, "$1", param(Param{Type: "STRING", Value: es.Path}), 1) + " AS e"
-		if len(rd.lastRowOrder) > 0 {
-			rowOrder = "ORDER BY e.filename, e.file_row_number"
+		if len(rd.rowPosition) == 2 {
+			rowFile = strings.Replace(rd.rowPosition[0], "src.", "e.", 1)
+			rowNum = strings.Replace(rd.rowPosition[1], "src.", "e.", 1)
 		}
 	default:
 		return nil, bad("entities: neither path nor query is set")
 	}
+	entityTS := "CAST(e." + quoteIdent(tsField) + " AS TIMESTAMPTZ)"
 	entitySelects = append(entitySelects,
-		"CAST(e."+quoteIdent(tsField)+" AS TIMESTAMPTZ) AS "+quoteIdent(colTS),
-		"row_number() OVER ("+rowOrder+") AS "+quoteIdent(colRow))
-
-	var sb strings.Builder
-	sb.WriteString("WITH \"__e\" AS (\nSELECT ")
-	sb.WriteString(strings.Join(entitySelects, ", "))
-	sb.WriteString("\nFROM ")
-	sb.WriteString(entityFrom)
-	sb.WriteString(")")
+		entityTS+" AS "+quoteIdent(colTS),
+		"CAST("+rowFile+" AS BIGINT) AS "+quoteIdent(colFile),
+		"CAST("+rowNum+" AS BIGINT) AS "+quoteIdent(colRow))
 
 	outNames := make(map[string]string, len(es.Columns))
 	for _, c := range es.Columns {
@@ -125,18 +129,29 @@ func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 	for _, c := range es.Columns {
 		outSelects = append(outSelects, "e."+quoteIdent(c.Name))
 	}
-	var joins []string
+	var joins, ctes []string
 	for vi := range r.Views {
 		v := &r.Views[vi]
-		cte, join, sel, cols, err := planView(vi, v, r.FullFeatureNames, entityTypes, param, outNames)
+		pv, err := planView(vi, v, r.FullFeatureNames, entityTypes, entityTS, param, outNames)
 		if err != nil {
 			return nil, err
 		}
+		ctes = append(ctes, pv.cte)
+		joins = append(joins, pv.join)
+		entitySelects = append(entitySelects, pv.entityAt)
+		outSelects = append(outSelects, pv.sels...)
+		schema = append(schema, pv.cols...)
+	}
+
+	var sb strings.Builder
+	sb.WriteString("WITH \"__e\" AS (\nSELECT ")
+	sb.WriteString(strings.Join(entitySelects, ", "))
+	sb.WriteString("\nFROM ")
+	sb.WriteString(entityFrom)
+	sb.WriteString(")")
+	for _, c := range ctes {
 		sb.WriteString(",\n")
-		sb.WriteString(cte)
-		joins = append(joins, join)
-		outSelects = append(outSelects, sel...)
-		schema = append(schema, cols...)
+		sb.WriteString(c)
 	}
 	sb.WriteString("\nSELECT ")
 	sb.WriteString(strings.Join(outSelects, ", "))
@@ -145,39 +160,64 @@ func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 		sb.WriteString("\n")
 		sb.WriteString(j)
 	}
-	sb.WriteString("\nORDER BY e.")
-	sb.WriteString(quoteIdent(colRow))
+	sb.WriteString("\nORDER BY e." + quoteIdent(colFile) + ", e." + quoteIdent(colRow))
 	if params == nil {
 		params = []Param{}
 	}
 	return &Plan{Dialect: "duckdb", SQL: sb.String(), Params: params, ResultSchema: schema}, nil
 }
 
-// planView returns view vi's CTE (its source reduced to one row per key and event
-// timestamp), its ASOF join, its output expressions and their schema.
-func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[string]string,
-	param func(Param) string, outNames map[string]string) (cte, join string, sels []string, cols []Column, err error) {
+// plannedView is one view's part of the plan.
+type plannedView struct {
+	cte      string   // the view's source rows with internal names and their ASOF place
+	entityAt string   // the entity rows' ASOF place for this view, a select of "__e"
+	join     string   // the ASOF LEFT JOIN
+	sels     []string // output expressions
+	cols     []Column // and their schema
+}
+
+// planView plans view vi. The ASOF inequality is not on the event timestamp alone: it
+// carries the tie-break after it, so that the greatest key not after the entity row's is
+// Feast's winner (the latest event at or before the entity timestamp, then a created
+// timestamp over none, then the greatest created, then the last row of the files). Feature
+// rows are placed at
+//
+//	no created column:  t·2⁶⁴ + pos                          (HUGEINT)
+//	created column:     {a: t·2⁶⁴ + c, b: pos}                (STRUCT, compared a then b)
+//
+// where t is the event in µs, c the created timestamp in µs shifted by 2⁶³ so that every
+// real value is above 0, which stands for none, and pos = file_index·2⁴⁰ + file_row_number
+// (below 2⁶³ for fewer than 2²³ files of fewer than 2⁴⁰ rows). An entity row at time t is
+// placed at t·2⁶⁴ + (2⁶⁴ − 1) and b at its maximum, after every feature row of the same
+// event. Formats without row positions (CSV) leave pos out; their remaining ties are
+// arbitrary, as spec §9.4 allows. An entity row without a timestamp matches nothing.
+//
+// This replaced a window that first reduced each source to one row per key and event:
+// that window cost more than the join itself; the wider key costs a fraction of it
+// (BENCHMARKS.md, historical retrieval).
+func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[string]string, entityTS string,
+	param func(Param) string, outNames map[string]string) (pv plannedView, err error) {
 	at := fmt.Sprintf("views[%d]", vi)
 	if err := checkName(at+".name", v.Name); err != nil {
-		return "", "", nil, nil, err
+		return pv, err
 	}
 	src := &v.Source
 	rd, ok := readers[src.FileFormat]
 	if !ok {
-		return "", "", nil, nil, bad("%s (%s): source.file_format %q is not supported (supported: parquet, csv)", at, v.Name, src.FileFormat)
+		return pv, bad("%s (%s): source.file_format %q is not supported (supported: parquet, csv)", at, v.Name, src.FileFormat)
 	}
 	if src.Path == "" {
-		return "", "", nil, nil, bad("%s (%s): source.path is empty: this plugin reads local Parquet or CSV files", at, v.Name)
+		return pv, bad("%s (%s): source.path is empty: this plugin reads local Parquet or CSV files", at, v.Name)
 	}
 	if src.TimestampField == "" {
-		return "", "", nil, nil, bad("%s (%s): source.timestamp_field is empty", at, v.Name)
+		return pv, bad("%s (%s): source.timestamp_field is empty", at, v.Name)
 	}
 	if v.TTL < 0 {
-		return "", "", nil, nil, bad("%s (%s): ttl %d is negative", at, v.Name, v.TTL)
+		return pv, bad("%s (%s): ttl %d is negative", at, v.Name, v.TTL)
 	}
 	toSource, err := reverseMapping(src.FieldMapping)
 	if err != nil {
-		return "", "", nil, nil, err
+		return pv, err
 	}
 	column := func(field, name string) (string, error) {
 		if err := checkName(field, name); err != nil {
@@ -191,26 +231,50 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 	alias := quoteIdent(fmt.Sprintf("__v%d", vi))
 	eventCol, err := column(at+".source.timestamp_field", src.TimestampField)
 	if err != nil {
-		return "", "", nil, nil, err
+		return pv, err
 	}
 	event := "CAST(src." + eventCol + " AS TIMESTAMPTZ)"
-	created := "CAST(NULL AS TIMESTAMPTZ)"
+	// The ASOF places (see above).
+	const (
+		two64   = "CAST(18446744073709551616 AS HUGEINT)"
+		last64  = "CAST(18446744073709551615 AS HUGEINT)"
+		shift63 = "CAST(9223372036854775808 AS HUGEINT)"
+		minHuge = "CAST(-170141183460469231731687303715884105728 AS HUGEINT)"
+		maxBig  = "CAST(9223372036854775807 AS BIGINT)"
+	)
+	pos := ""
+	if len(rd.rowPosition) == 2 {
+		pos = "CAST(" + rd.rowPosition[0] + " AS BIGINT) * 1099511627776 + CAST(" + rd.rowPosition[1] + " AS BIGINT)"
+	}
+	featureAt, entityAt := event, entityTS
+	entityHigh := "CAST(epoch_us(" + entityTS + ") AS HUGEINT) * " + two64 + " + " + last64
 	if src.CreatedTimestampColumn != "" {
 		c, err := column(at+".source.created_timestamp_column", src.CreatedTimestampColumn)
 		if err != nil {
-			return "", "", nil, nil, err
+			return pv, err
 		}
-		created = "CAST(src." + c + " AS TIMESTAMPTZ)"
+		high := "CAST(epoch_us(" + event + ") AS HUGEINT) * " + two64 +
+			" + coalesce(CAST(epoch_us(CAST(src." + c + " AS TIMESTAMPTZ)) AS HUGEINT) + " + shift63 + ", 0)"
+		featureAt, entityAt = high, entityHigh
+		if pos != "" {
+			// A struct is never NULL by itself: an entity row without a timestamp is put
+			// below every feature row instead.
+			featureAt = "{'a': " + high + ", 'b': " + pos + "}"
+			entityAt = "{'a': coalesce(" + entityHigh + ", " + minHuge + "), 'b': " + maxBig + "}"
+		}
+	} else if pos != "" {
+		featureAt = "CAST(epoch_us(" + event + ") AS HUGEINT) * " + two64 + " + " + pos
+		entityAt = entityHigh
 	}
 
 	// Internal names (k0, f0, …) keep source names from ever meeting each other.
-	var selects, keys, where, on []string
+	var selects, where, on []string
 	where = append(where, event+" IS NOT NULL")
 	for i, k := range v.JoinKeys {
 		field := fmt.Sprintf("%s.join_keys[%d]", at, i)
 		expr, typ, err := typedColumn(field, Column{Name: k.Name, Type: k.Type}, column)
 		if err != nil {
-			return "", "", nil, nil, err
+			return pv, err
 		}
 		ec := k.EntityColumn
 		if ec == "" {
@@ -218,20 +282,19 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		}
 		et, ok := entityTypes[ec]
 		if !ok {
-			return "", "", nil, nil, bad("%s (%s): join key %q needs the entity column %q, which the entity source does not have", field, v.Name, k.Name, ec)
+			return pv, bad("%s (%s): join key %q needs the entity column %q, which the entity source does not have", field, v.Name, k.Name, ec)
 		}
 		// Integers of either width compare by value (an INT32 column in a CSV of ids
 		// against an INT64 join key is the common case); anything else is a mistake.
 		if et != typ && !(isInteger(et) && isInteger(typ)) {
-			return "", "", nil, nil, bad("%s (%s): join key %q has type %s but the entity column %q has type %s", field, v.Name, k.Name, typ, ec, et)
+			return pv, bad("%s (%s): join key %q has type %s but the entity column %q has type %s", field, v.Name, k.Name, typ, ec, et)
 		}
 		kn := quoteIdent(fmt.Sprintf("k%d", i))
 		selects = append(selects, expr+" AS "+kn)
-		keys = append(keys, expr)
 		where = append(where, expr+" IS NOT NULL")
 		on = append(on, "e."+quoteIdent(ec)+" = "+alias+"."+kn)
 	}
-	selects = append(selects, event+" AS "+quoteIdent(colTS))
+	selects = append(selects, event+" AS "+quoteIdent(colTS), featureAt+" AS "+quoteIdent(colAt))
 	ttl := ""
 	if v.TTL > 0 {
 		ttl = param(Param{Type: "INT64", Value: v.TTL})
@@ -244,7 +307,7 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		field := fmt.Sprintf("%s.features[%d]", at, i)
 		expr, typ, err := typedColumn(field, f, column)
 		if err != nil {
-			return "", "", nil, nil, err
+			return pv, err
 		}
 		fn := quoteIdent(fmt.Sprintf("f%d", i))
 		selects = append(selects, expr+" AS "+fn)
@@ -253,19 +316,18 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 			out = prefix + "__" + f.Name
 		}
 		if what, dup := outNames[out]; dup {
-			return "", "", nil, nil, bad("%s (%s): the output column %q is also %s (use full feature names to tell them apart)", field, v.Name, out, what)
+			return pv, bad("%s (%s): the output column %q is also %s (use full feature names to tell them apart)", field, v.Name, out, what)
 		}
 		outNames[out] = "feature " + f.Name + " of " + v.Name
 		val := alias + "." + fn
 		if ttl != "" {
 			val = "CASE WHEN epoch_us(" + alias + "." + quoteIdent(colTS) + ") >= epoch_us(e." + quoteIdent(colTS) + ") - " + ttl + " THEN " + val + " END"
 		}
-		sels = append(sels, val+" AS "+quoteIdent(out))
-		cols = append(cols, Column{Name: out, Type: typ})
+		pv.sels = append(pv.sels, val+" AS "+quoteIdent(out))
+		pv.cols = append(pv.cols, Column{Name: out, Type: typ})
 	}
 
 	from := strings.Replace(rd.from, "$1", param(Param{Type: "STRING", Value: src.Path}), 1)
-	order := append([]string{created + " DESC NULLS LAST"}, rd.lastRowOrder...)
 	var sb strings.Builder
 	sb.WriteString(alias)
 	sb.WriteString(" AS (\nSELECT ")
@@ -274,15 +336,14 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 	sb.WriteString(from)
 	sb.WriteString(" AS src\nWHERE ")
 	sb.WriteString(strings.Join(where, " AND "))
-	sb.WriteString("\nQUALIFY row_number() OVER (PARTITION BY ")
-	sb.WriteString(strings.Join(append(keys, event), ", "))
-	sb.WriteString(" ORDER BY ")
-	sb.WriteString(strings.Join(order, ", "))
-	sb.WriteString(") = 1)")
+	sb.WriteString(")")
 
-	on = append(on, "e."+quoteIdent(colTS)+" >= "+alias+"."+quoteIdent(colTS))
-	join = "ASOF LEFT JOIN " + alias + " AS " + alias + " ON " + strings.Join(on, " AND ")
-	return sb.String(), join, sels, cols, nil
+	entityAtCol := quoteIdent(fmt.Sprintf("%s%d", colAt, vi))
+	pv.entityAt = entityAt + " AS " + entityAtCol
+	on = append(on, "e."+entityAtCol+" >= "+alias+"."+quoteIdent(colAt))
+	pv.join = "ASOF LEFT JOIN " + alias + " AS " + alias + " ON " + strings.Join(on, " AND ")
+	pv.cte = sb.String()
+	return pv, nil
 }
 
 func columnNames(cs []Column) string {

@@ -181,11 +181,14 @@ func project(src *Source, joinKeys, featureColumns []Column) (*projection, error
 	return pr, nil
 }
 
-// reader is how one file format is read: the table expression ($1 is the path) and the
-// ORDER BY terms that make the last row of the files win a remaining tie.
+// reader is how one file format is read: the table expression ($1 is the path), the
+// ORDER BY terms that make the last row of the files win a remaining tie, and the same
+// position as integer expressions, ascending (file_index numbers the files in the sorted
+// order of their names, the order filename sorts in).
 type reader struct {
 	from         string
 	lastRowOrder []string
+	rowPosition  []string
 }
 
 var readers = map[string]reader{
@@ -193,10 +196,12 @@ var readers = map[string]reader{
 	"": {
 		from:         "read_parquet($1, filename = true, file_row_number = true)",
 		lastRowOrder: []string{"src.filename DESC", "src.file_row_number DESC"},
+		rowPosition:  []string{"src.file_index", "src.file_row_number"},
 	},
 	"parquet": {
 		from:         "read_parquet($1, filename = true, file_row_number = true)",
 		lastRowOrder: []string{"src.filename DESC", "src.file_row_number DESC"},
+		rowPosition:  []string{"src.file_index", "src.file_row_number"},
 	},
 	// CSV has no row number to break ties with; they stay arbitrary (spec §9.4).
 	"csv": {from: "read_csv_auto($1)"},

@@ -494,6 +494,20 @@ impl ColumnBuilder {
         self.ty
     }
 
+    /// Reserves room for `rows` more rows holding `bytes` more value bytes in total (for a
+    /// fixed-width type, `bytes` is ignored: the width decides): a builder that knows its
+    /// size up front grows its buffers once instead of doubling them.
+    pub fn reserve(&mut self, rows: usize, bytes: usize) {
+        if !self.offsets.is_empty() {
+            self.offsets.reserve(4 * rows);
+        }
+        match self.ty {
+            Type::Bytes | Type::String => self.values.reserve(bytes),
+            t if !t.is_list() && t != Type::Bool && t != Type::Null => self.values.reserve(t.width() * rows),
+            _ => {}
+        }
+    }
+
     fn mark(&mut self, valid: bool) {
         if !valid && self.nulls == 0 && self.validity.is_empty() {
             for i in 0..self.rows {
@@ -694,6 +708,11 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     pub fn new() -> BatchBuilder {
         BatchBuilder::default()
+    }
+
+    /// A builder over columns built elsewhere (names must be distinct and non-empty).
+    pub(crate) fn from_columns(columns: Vec<ColumnBuilder>) -> BatchBuilder {
+        BatchBuilder { columns }
     }
 
     /// Adds a column (or returns the existing one of that name if its type matches).

@@ -2,7 +2,7 @@
 //! serialized by the host (Feast entity-key serialization) and values as serialized
 //! `feast.types.Value` messages: a store keeps and returns those bytes unchanged.
 
-use crate::batch::BatchBuilder;
+use crate::batch::{BatchBuilder, ColumnBuilder};
 use crate::json;
 use crate::status::Error;
 use crate::types::{FieldStatus, Type};
@@ -78,35 +78,42 @@ impl FeatureValue {
 
 /// The response of a read under construction: one value per (request row, feature of that
 /// row's view), in request-row order. Values go straight into the response batch, so a
-/// store that reads borrowed bytes (a Redis reply, say) copies each value once.
+/// store that reads borrowed bytes (a Redis reply, say) copies each value once. The three
+/// columns are held directly (no lookup by name per value): a 100 × 50 read pushes 5 000
+/// values, and in the sandbox every per-value cost shows.
 pub struct ReadOutput {
-    b: BatchBuilder,
-    rows: usize,
+    value: ColumnBuilder,
+    event_ts: ColumnBuilder,
+    status: ColumnBuilder,
 }
 
 impl ReadOutput {
     pub(crate) fn new() -> ReadOutput {
-        let mut b = BatchBuilder::new();
-        for (n, t) in [("value", Type::Bytes), ("__event_ts", Type::UnixTimestamp), ("__status", Type::Status)] {
-            b.column(n, t).expect("fixed columns");
+        ReadOutput {
+            value: ColumnBuilder::new("value", Type::Bytes),
+            event_ts: ColumnBuilder::new("__event_ts", Type::UnixTimestamp),
+            status: ColumnBuilder::new("__status", Type::Status),
         }
-        ReadOutput { b, rows: 0 }
+    }
+    /// Reserves room for `values` more values holding `bytes` value bytes in total, so that
+    /// a store that knows the size of what it read (a pipeline response, say) grows the
+    /// buffers once.
+    pub fn reserve(&mut self, values: usize, bytes: usize) {
+        self.value.reserve(values, bytes);
+        self.event_ts.reserve(values, 0);
+        self.status.reserve(values, 0);
     }
     /// Appends a stored value and its event time (microseconds since the epoch).
     pub fn push_present(&mut self, value: &[u8], event_ts: i64) -> Result<(), Error> {
-        self.b.column("value", Type::Bytes)?.push_bytes(value)?;
-        self.b.column("__event_ts", Type::UnixTimestamp)?.push_timestamp(event_ts)?;
-        self.b.column("__status", Type::Status)?.push_status(FieldStatus::Present)?;
-        self.rows += 1;
-        Ok(())
+        self.value.push_bytes(value)?;
+        self.event_ts.push_timestamp(event_ts)?;
+        self.status.push_status(FieldStatus::Present)
     }
     /// Appends a miss.
     pub fn push_not_found(&mut self) -> Result<(), Error> {
-        self.b.column("value", Type::Bytes)?.push_null();
-        self.b.column("__event_ts", Type::UnixTimestamp)?.push_null();
-        self.b.column("__status", Type::Status)?.push_status(FieldStatus::NotFound)?;
-        self.rows += 1;
-        Ok(())
+        self.value.push_null();
+        self.event_ts.push_null();
+        self.status.push_status(FieldStatus::NotFound)
     }
     /// Appends a value as [`OnlineStore::read`] returns it.
     pub fn push(&mut self, v: &FeatureValue) -> Result<(), Error> {
@@ -117,13 +124,14 @@ impl ReadOutput {
     }
     /// Values appended so far.
     pub fn len(&self) -> usize {
-        self.rows
+        self.status.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.rows == 0
+        self.status.is_empty()
     }
     pub(crate) fn encode(self) -> Result<Vec<u8>, Error> {
-        self.b.encode_rows(self.rows, None)
+        let rows = self.len();
+        BatchBuilder::from_columns(vec![self.value, self.event_ts, self.status]).encode_rows(rows, None)
     }
 }
 

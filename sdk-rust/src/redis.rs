@@ -86,9 +86,20 @@ impl Default for Pipeline {
 
 impl Pipeline {
     pub fn new() -> Pipeline {
-        let mut buf = Vec::with_capacity(256);
+        Pipeline::with_capacity(256)
+    }
+
+    /// A pipeline whose buffer holds `bytes` encoded bytes before it grows (a read of many
+    /// keys knows its size: see [`Pipeline::hmget_size`]).
+    pub fn with_capacity(bytes: usize) -> Pipeline {
+        let mut buf = Vec::with_capacity(bytes.max(8));
         buf.extend_from_slice(b"LRQ1\0\0\0\0");
         Pipeline { buf, n: 0 }
+    }
+
+    /// Encoded size of an HMGET of a `key_len`-byte key and `fields`.
+    pub fn hmget_size<F: AsRef<[u8]>>(key_len: usize, fields: &[F]) -> usize {
+        4 + 4 + key_len + fields.iter().map(|f| 4 + f.as_ref().len()).sum::<usize>()
     }
 
     /// Number of commands queued.
@@ -291,14 +302,7 @@ impl Response {
     /// Decodes every reply, checking the structure (the response comes from the host, but a
     /// decoder never trusts its input).
     pub fn replies(&self) -> Result<Vec<Reply<'_>>, Error> {
-        let b = &self.buf[..];
-        if b.len() < 8 || &b[..4] != b"LRR1" {
-            return Err(Error::serialization("redis response: missing the LRR1 header"));
-        }
-        let n = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-        if n != self.n {
-            return Err(Error::serialization(format!("redis response: {} replies for {} commands", n, self.n)));
-        }
+        let (b, n) = self.header()?;
         let mut r = Reader { b, at: 8 };
         let mut out = Vec::with_capacity(n.min(b.len()));
         for i in 0..n {
@@ -308,6 +312,107 @@ impl Response {
             return Err(Error::serialization("redis response: bytes after the last reply"));
         }
         Ok(out)
+    }
+
+    fn header(&self) -> Result<(&[u8], usize), Error> {
+        let b = &self.buf[..];
+        if b.len() < 8 || &b[..4] != b"LRR1" {
+            return Err(Error::serialization("redis response: missing the LRR1 header"));
+        }
+        let n = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        if n != self.n {
+            return Err(Error::serialization(format!("redis response: {} replies for {} commands", n, self.n)));
+        }
+        Ok((b, n))
+    }
+
+    /// Reads the replies in order without building them: no allocation per reply, for
+    /// pipelines of thousands of HMGET fields. Checks the same structure as
+    /// [`Response::replies`]; call [`ReplyStream::finish`] after the last reply.
+    pub fn stream(&self) -> Result<ReplyStream<'_>, Error> {
+        let (b, n) = self.header()?;
+        Ok(ReplyStream { r: Reader { b, at: 8 }, replies: n, elems: 0 })
+    }
+}
+
+/// Replies of a [`Response`] read one at a time: a top-level reply is read whole with
+/// [`ReplyStream::next_reply`], or opened with [`ReplyStream::array`] and its elements read
+/// with [`ReplyStream::bulk`].
+pub struct ReplyStream<'a> {
+    r: Reader<'a>,
+    replies: usize, // top-level replies not yet started
+    elems: usize,   // elements left in the open array
+}
+
+impl<'a> ReplyStream<'a> {
+    fn start(&mut self) -> Result<(), Error> {
+        if self.elems != 0 {
+            return Err(Error::internal(format!("redis response: {} elements of the previous array were not read", self.elems)));
+        }
+        if self.replies == 0 {
+            return Err(Error::serialization("redis response: no reply left"));
+        }
+        self.replies -= 1;
+        Ok(())
+    }
+
+    /// The next reply, whole (arrays are built).
+    pub fn next_reply(&mut self) -> Result<Reply<'a>, Error> {
+        self.start()?;
+        self.r.reply(true)
+    }
+
+    /// Opens the next reply, which must be an ARRAY, and returns its length; an ERROR reply
+    /// is returned as an error, as [`Reply::array`] does.
+    pub fn array(&mut self) -> Result<usize, Error> {
+        self.start()?;
+        let at = self.r.at;
+        match self.r.take(1)?[0] {
+            3 => {
+                let n = self.r.u32()?;
+                if n > self.r.b.len() - self.r.at {
+                    return Err(Error::serialization(format!("array of {} in {} bytes", n, self.r.b.len() - self.r.at)));
+                }
+                self.elems = n;
+                Ok(n)
+            }
+            _ => {
+                self.r.at = at;
+                let other = self.r.reply(true)?;
+                other.array().map(|a| a.len())
+            }
+        }
+    }
+
+    /// The next element of the open array: BULK bytes, or `None` for NIL.
+    pub fn bulk(&mut self) -> Result<Option<&'a [u8]>, Error> {
+        if self.elems == 0 {
+            return Err(Error::internal("redis response: reading past the end of an array"));
+        }
+        self.elems -= 1;
+        match self.r.take(1)?[0] {
+            0 => Ok(None),
+            2 => {
+                let n = self.r.u32()?;
+                Ok(Some(self.r.take(n)?))
+            }
+            1 => {
+                self.r.take(8)?;
+                Err(Error::internal("redis: expected bytes reply, got an integer"))
+            }
+            t => Err(Error::serialization(format!("unexpected reply tag {} in an array", t))),
+        }
+    }
+
+    /// Checks that every reply was read and nothing follows the last one.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.replies != 0 || self.elems != 0 {
+            return Err(Error::internal(format!("redis response: {} replies were not read", self.replies + (self.elems > 0) as usize)));
+        }
+        if self.r.at != self.r.b.len() {
+            return Err(Error::serialization("redis response: bytes after the last reply"));
+        }
+        Ok(())
     }
 }
 

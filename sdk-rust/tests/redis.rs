@@ -124,3 +124,74 @@ fn response_decoding_rejects_corruption() {
     let nested = b"LRR1\x01\x00\x00\x00\x03\x01\x00\x00\x00\x03\x00\x00\x00\x00".to_vec();
     assert!(Response::new(nested, 1).replies().is_err());
 }
+
+/// Reads `r` as [ARRAY of BULK|NIL, anything] with the streaming reader.
+fn stream_shape(r: &Response) -> Result<(Vec<Option<Vec<u8>>>, String), larder_sdk::Error> {
+    let mut s = r.stream()?;
+    let n = s.array()?;
+    let mut vals = Vec::new();
+    for _ in 0..n {
+        vals.push(s.bulk()?.map(|b| b.to_vec()));
+    }
+    let second = format!("{:?}", s.next_reply()?);
+    s.finish()?;
+    Ok((vals, second))
+}
+
+#[test]
+fn reply_stream_agrees_with_replies() {
+    let mut good = b"LRR1\x02\x00\x00\x00".to_vec();
+    good.extend_from_slice(&[3, 2, 0, 0, 0, 2, 1, 0, 0, 0, b'v', 0]); // ARRAY [BULK "v", NIL]
+    good.extend_from_slice(&[4, 2, 0, 0, 0, b'n', b'o']); // ERROR "no"
+    let (vals, second) = stream_shape(&Response::new(good.clone(), 2)).unwrap();
+    assert_eq!(vals, vec![Some(b"v".to_vec()), None]);
+    assert_eq!(second, format!("{:?}", Reply::Error("no")));
+
+    // An ERROR where an array is wanted is the command's error, as Reply::array says.
+    let r = Response::new(good.clone(), 2);
+    let mut s = r.stream().unwrap();
+    s.array().unwrap();
+    s.bulk().unwrap();
+    s.bulk().unwrap();
+    assert!(s.bulk().is_err(), "read past the end of the array");
+    assert!(s.array().unwrap_err().message.contains("no"));
+    s.finish().unwrap();
+
+    // Misuse: a new reply while elements are unread, finishing early, too many replies.
+    let mut s = r.stream().unwrap();
+    s.array().unwrap();
+    assert!(s.array().is_err());
+    let mut s = r.stream().unwrap();
+    s.array().unwrap();
+    assert!(s.finish().is_err());
+    let mut s = r.stream().unwrap();
+    s.next_reply().unwrap();
+    s.next_reply().unwrap();
+    assert!(s.next_reply().is_err());
+    // Counts and trailing bytes are checked like replies() does.
+    assert!(Response::new(good.clone(), 3).stream().is_err());
+    let mut extra = good.clone();
+    extra.push(0);
+    assert!(stream_shape(&Response::new(extra, 2)).is_err());
+    // An INT inside an array is not bytes.
+    let int = b"LRR1\x01\x00\x00\x00\x03\x01\x00\x00\x00\x01\x07\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    let r = Response::new(int, 1);
+    let mut s = r.stream().unwrap();
+    assert_eq!(s.array().unwrap(), 1);
+    assert!(s.bulk().is_err());
+
+    // Every truncation fails; every one-byte corruption either fails or reads exactly
+    // what replies() decodes from the same bytes.
+    for i in 0..good.len() {
+        assert!(stream_shape(&Response::new(good[..i].to_vec(), 2)).is_err(), "truncated at {}", i);
+        let mut b = good.clone();
+        b[i] ^= 0x5a;
+        let r = Response::new(b, 2);
+        if let Ok((vals, second)) = stream_shape(&r) {
+            let all = r.replies().expect("stream accepted what replies() refuses");
+            let want: Vec<Option<Vec<u8>>> = all[0].array().unwrap().iter().map(|x| x.bulk().unwrap().map(|b| b.to_vec())).collect();
+            assert_eq!(vals, want);
+            assert_eq!(second, format!("{:?}", all[1]));
+        }
+    }
+}

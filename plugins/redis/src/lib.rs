@@ -18,7 +18,7 @@ pub mod layout;
 
 use larder_sdk::json;
 use larder_sdk::online::{FeatureValue, ReadOutput, ReadRequest, UpdateRequest, WriteRequest};
-use larder_sdk::redis::{Command, Pipeline, Redis};
+use larder_sdk::redis::{Command, Pipeline, Redis, ReplyStream};
 use larder_sdk::{log, Error, LogLevel, OnlineStore};
 use std::collections::HashMap;
 
@@ -254,83 +254,120 @@ impl OnlineStore for RedisStore {
     fn read(&mut self, req: &ReadRequest) -> Result<Vec<Vec<FeatureValue>>, Error> {
         let rows: Vec<(usize, usize)> =
             req.views.iter().enumerate().flat_map(|(vi, v)| (0..v.entity_keys.len()).map(move |ki| (vi, ki))).collect();
-        let mut out: Vec<Vec<FeatureValue>> = req.views.iter().map(|v| Vec::with_capacity(v.entity_keys.len() * v.features.len())).collect();
-        self.hmget_rows(req, &rows, |vi, values, ts| {
-            for v in values {
-                out[vi].push(match v {
-                    Some(b) => FeatureValue::present(b.to_vec(), ts),
-                    None => FeatureValue::not_found(),
-                });
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        let mut out = Owned(req.views.iter().map(|v| Vec::with_capacity(v.entity_keys.len() * v.features.len())).collect());
+        self.hmget_rows(req, &rows, &mut out)?;
+        Ok(out.0)
     }
 
     fn read_into(&mut self, req: &ReadRequest, rows: &[(usize, usize)], out: &mut ReadOutput) -> Result<(), Error> {
-        self.hmget_rows(req, rows, |_, values, ts| {
-            for v in values {
-                match v {
-                    Some(b) => out.push_present(b, ts)?,
-                    None => out.push_not_found()?,
-                }
+        let values = rows.iter().map(|&(vi, _)| req.views[vi].features.len()).sum();
+        self.hmget_rows(req, rows, &mut IntoBatch { out, values, reserved: false })
+    }
+}
+
+/// Where [`RedisStore::hmget_rows`] puts what it reads.
+trait Sink {
+    /// A pipeline's response of `bytes` bytes arrived; its rows follow.
+    fn sized(&mut self, _bytes: usize) {}
+    /// One row of view `vi` whose event time is `ts`: read that view's feature values from
+    /// `values` (one [`ReplyStream::bulk`] per feature, in order).
+    fn row(&mut self, vi: usize, nf: usize, ts: i64, values: &mut ReplyStream<'_>) -> Result<(), Error>;
+}
+
+/// Owned values per view, for [`OnlineStore::read`].
+struct Owned(Vec<Vec<FeatureValue>>);
+
+impl Sink for Owned {
+    fn row(&mut self, vi: usize, nf: usize, ts: i64, values: &mut ReplyStream<'_>) -> Result<(), Error> {
+        for _ in 0..nf {
+            self.0[vi].push(match values.bulk()? {
+                Some(b) => FeatureValue::present(b.to_vec(), ts),
+                None => FeatureValue::not_found(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Straight into the response batch, for [`OnlineStore::read_into`].
+struct IntoBatch<'a> {
+    out: &'a mut ReadOutput,
+    values: usize,
+    reserved: bool,
+}
+
+impl Sink for IntoBatch<'_> {
+    fn sized(&mut self, bytes: usize) {
+        // The response bounds the value bytes: grow the columns once, not by doubling.
+        if !self.reserved {
+            self.out.reserve(self.values, bytes);
+            self.reserved = true;
+        }
+    }
+    fn row(&mut self, _vi: usize, nf: usize, ts: i64, values: &mut ReplyStream<'_>) -> Result<(), Error> {
+        for _ in 0..nf {
+            match values.bulk()? {
+                Some(b) => self.out.push_present(b, ts)?,
+                None => self.out.push_not_found()?,
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 }
 
 impl RedisStore {
     /// Reads `rows` (view, entity) with one HMGET each — all in one pipeline unless there are
-    /// more than READ_CHUNK — and hands each row's feature values (None = missing) and its
-    /// view's event time to `emit`, in row order.
-    fn hmget_rows<F>(&mut self, req: &ReadRequest, rows: &[(usize, usize)], mut emit: F) -> Result<(), Error>
-    where
-        F: FnMut(usize, &mut dyn Iterator<Item = Option<&[u8]>>, i64) -> Result<(), Error>,
-    {
+    /// more than READ_CHUNK. The HMGET asks for the view's `_ts:` field first, then its
+    /// features, so the sink gets each row's event time before it reads the row's feature
+    /// values (None = missing) straight from the reply, in row order.
+    fn hmget_rows(&mut self, req: &ReadRequest, rows: &[(usize, usize)], sink: &mut dyn Sink) -> Result<(), Error> {
         let redis = self.redis()?;
         let view_fields: Vec<Vec<Vec<u8>>> = req
             .views
             .iter()
             .map(|v| {
-                let mut fs: Vec<Vec<u8>> = v.features.iter().map(|f| layout::feature_field(&v.name, f).to_vec()).collect();
+                let mut fs: Vec<Vec<u8>> = Vec::with_capacity(v.features.len() + 1);
                 fs.push(layout::ts_field(&v.name));
+                fs.extend(v.features.iter().map(|f| layout::feature_field(&v.name, f).to_vec()));
                 fs
             })
             .collect();
         for chunk in rows.chunks(READ_CHUNK) {
-            let mut p = Pipeline::new();
+            let size: usize = chunk
+                .iter()
+                .map(|&(vi, ki)| Pipeline::hmget_size(req.views[vi].entity_keys[ki].len() + req.project.len(), &view_fields[vi]))
+                .sum();
+            let mut p = Pipeline::with_capacity(8 + size);
             for &(vi, ki) in chunk {
                 layout::redis_key(&mut self.key, &req.views[vi].entity_keys[ki], &req.project);
                 p.hmget(&self.key, &view_fields[vi]);
             }
             let resp = redis.exec(&p).map_err(|e| e.context("reading features"))?;
-            for (&(vi, _), r) in chunk.iter().zip(resp.replies()?) {
+            sink.sized(resp.bytes().len());
+            let mut replies = resp.stream()?;
+            // Rows of a request usually share one event time: decode each distinct one once.
+            let mut last_ts: (&[u8], i64) = (&[], 0);
+            for &(vi, _) in chunk {
                 let v = &req.views[vi];
                 let nf = v.features.len();
-                let a = r.array().map_err(|e| e.context(&format!("HMGET for view {:?}", v.name)))?;
-                if a.len() != nf + 1 {
-                    return Err(Error::internal(format!("HMGET returned {} values for {} fields", a.len(), nf + 1)));
+                let n = replies.array().map_err(|e| e.context(&format!("HMGET for view {:?}", v.name)))?;
+                if n != nf + 1 {
+                    return Err(Error::internal(format!("HMGET returned {} values for {} fields", n, nf + 1)));
                 }
-                let ts = match a[nf].bulk()? {
-                    Some(b) => layout::nanos_to_micros(layout::decode_timestamp_nanos(b).map_err(|e| {
-                        Error::serialization(format!("_ts:{} of an entity in project {:?} is not a protobuf Timestamp: {}", v.name, req.project, e))
-                    })?),
+                let ts = match replies.bulk()? {
+                    Some(b) if b == last_ts.0 && !b.is_empty() => last_ts.1,
+                    Some(b) => {
+                        let t = layout::nanos_to_micros(layout::decode_timestamp_nanos(b).map_err(|e| {
+                            Error::serialization(format!("_ts:{} of an entity in project {:?} is not a protobuf Timestamp: {}", v.name, req.project, e))
+                        })?);
+                        last_ts = (b, t);
+                        t
+                    }
                     None => 0,
                 };
-                let mut err = None;
-                let mut values = a[..nf].iter().map_while(|f| match f.bulk() {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        err = Some(e);
-                        None
-                    }
-                });
-                emit(vi, &mut values, ts)?;
-                if let Some(e) = err {
-                    return Err(e);
-                }
+                sink.row(vi, nf, ts, &mut replies)?;
             }
+            replies.finish()?;
         }
         Ok(())
     }

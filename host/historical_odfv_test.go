@@ -394,3 +394,50 @@ func TestHistoricalODFVValueConversion(t *testing.T) {
 		}
 	}
 }
+
+// An ODFV of request data only joins no view: the plan is the entity rows alone.
+func TestHistoricalODFVRequestOnly(t *testing.T) {
+	fixtures, err := fixturebuild.BuildFixtures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTestRepo(t)
+	body, err := os.ReadFile(filepath.Join(fixtures, "xform.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tr.path("xform.wasm"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	// xform's echo copies the input column of the output's name.
+	y := fmt.Sprintf(`on_demand_feature_views:
+  - name: req_only
+    sources: [vals_to_add]
+    schema:
+      - {name: val_to_add, dtype: Int64}
+    module: xform.wasm
+    sha256: %s
+    function: echo
+`, hex.EncodeToString(sum[:]))
+	if err := os.WriteFile(tr.path("odfv.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := tr.fs.Apply(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ents := histODFVEntities(t, tr, dir, 40)
+	out := filepath.Join(dir, "out.parquet")
+	if _, err := tr.fs.GetHistoricalFeatures(ctx, HistoricalRequest{EntitiesPath: ents, Features: []string{"req_only:val_to_add"}, FullFeatureNames: true}, out); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(parquetColumns(t, out), ","); got != "driver_id,event_timestamp,val_to_add,val_to_add_2,label,req_only__val_to_add" {
+		t.Fatalf("columns %s", got)
+	}
+	rows := duckRows(t, `SELECT count(*), count(*) FILTER (WHERE val_to_add IS NOT DISTINCT FROM req_only__val_to_add), count(val_to_add) FROM read_parquet(`+sqlQuote(out)+`)`)
+	if r := rows[0]; r[0] != int64(40) || r[1] != int64(40) || r[2] == int64(40) {
+		t.Fatalf("rows, equal rows, non-null request values: %v (want 40, 40 and some nulls)", r)
+	}
+}

@@ -396,6 +396,47 @@ func TestNewRejectsUnknownCommand(t *testing.T) {
 	}
 }
 
+// TestRepeatedArguments: the pipeline reuses the previous command's boxed argument when
+// the same place holds the same bytes; a different, moved, extra or other-command argument
+// must still reach Redis as itself.
+func TestRepeatedArguments(t *testing.T) {
+	url := serverURL(t, "LARDER_REDIS_URL")
+	_, s := open(t, Options{Connection: url, KeyPrefix: namespace(t)})
+	mustCall(t, s,
+		cmd(abi.RedisHSET, "k1", "a", "1a", "b", "1b", "c", "1c"),
+		cmd(abi.RedisHSET, "k2", "a", "2a", "b", "2b", "x", "2x"),
+	)
+	for _, tc := range []struct {
+		name string
+		cmds []abi.RedisCommand
+		want []string
+	}{
+		{"same fields", []abi.RedisCommand{cmd(abi.RedisHMGET, "k1", "a", "b", "c"), cmd(abi.RedisHMGET, "k2", "a", "b", "c")},
+			[]string{"1a|1b|1c", "2a|2b|<nil>"}},
+		{"one differs", []abi.RedisCommand{cmd(abi.RedisHMGET, "k1", "a", "b"), cmd(abi.RedisHMGET, "k2", "a", "x")},
+			[]string{"1a|1b", "2a|2x"}},
+		{"swapped", []abi.RedisCommand{cmd(abi.RedisHMGET, "k1", "a", "b"), cmd(abi.RedisHMGET, "k2", "b", "a")},
+			[]string{"1a|1b", "2b|2a"}},
+		{"longer then shorter", []abi.RedisCommand{cmd(abi.RedisHMGET, "k1", "a"), cmd(abi.RedisHMGET, "k2", "a", "x"), cmd(abi.RedisHMGET, "k1", "c")},
+			[]string{"1a", "2a|2x", "1c"}},
+		{"same bytes, other command", []abi.RedisCommand{cmd(abi.RedisHMGET, "k1", "a", "b"), cmd(abi.RedisHDEL, "k2", "a", "b"), cmd(abi.RedisHMGET, "k2", "a", "b", "x")},
+			[]string{"1a|1b", "2", "<nil>|<nil>|2x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustCall(t, s, tc.cmds...)
+			for i, want := range tc.want {
+				got := strings.Join(bulks(r[i]), "|")
+				if r[i].Kind == abi.RedisInt64 {
+					got = fmt.Sprint(r[i].Int)
+				}
+				if got != want {
+					t.Errorf("reply %d = %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkHMGET(b *testing.B) {
 	url := serverURL(b, "LARDER_REDIS_URL")
 	_, s := open(b, Options{Connection: url, KeyPrefix: namespace(b)})

@@ -43,27 +43,37 @@ const (
 	PushOnlineAndOffline = "online_and_offline"
 )
 
-// Push writes a frame to every feature view fed by the push source (Feast's /push). Rows
-// go to the online store; to the offline store only when the configured offline store
-// can take writes (none can yet: such pushes fail with abi.ErrUnimplemented and write
-// nothing).
+// Push writes a frame to every feature view fed by the push source (Feast's /push): to
+// the online store, and/or appended to the views' batch sources through the offline
+// store's write plans (ABI spec §9.9; an offline store without them fails the push with
+// abi.ErrUnimplemented, writing nothing).
+//
+// Order and atomicity: everything that can reject the frame is checked first (online rows
+// converted, offline columns typed and the writes planned), so a bad frame writes
+// nothing. Then the offline appends run (each file is replaced atomically; a cell the
+// engine cannot cast fails here, still before anything is written online), then the
+// online writes. If an online write fails after the offline append succeeded, the error
+// says so: the rows are in the offline store, and the push should be retried with
+// to=online, not repeated whole (an append is not idempotent; an online write is).
 func (fs *FeatureStore) Push(ctx context.Context, req PushRequest) error {
 	env, err := fs.writeEnv(ctx, req.To != PushOffline)
 	if err != nil {
 		return err
 	}
+	env.prepareOffline = fs.prepareOfflineWrites // offline_write.go
 	// Write-time on-demand feature views fed by this push (odfv_serve.go): computed
 	// first, so a frame they reject writes nothing; written after the views.
 	odfvWrites, odfvs, err := fs.pushODFVs(ctx, env, req)
 	if err != nil {
 		return err
 	}
-	if err := env.push(ctx, req); err != nil {
+	appended, err := env.pushAll(ctx, req)
+	if err != nil {
 		return err
 	}
 	for i, w := range odfvWrites {
 		if err := env.storeOf(odfvs[i].store).Write(ctx, w); err != nil {
-			return fmt.Errorf("pushing %d rows from push source %q to on-demand feature view %q: %w", len(w.Rows), req.PushSourceName, w.View, err)
+			return appendedNote(appended, fmt.Errorf("pushing %d rows from push source %q to on-demand feature view %q: %w", len(w.Rows), req.PushSourceName, w.View, err))
 		}
 	}
 	return nil
@@ -103,12 +113,20 @@ type writeEnv struct {
 	cat        *catalog
 	storeOf    func(*viewDef) OnlineStore
 	keyVersion int
-	// offlineWrite appends rows to a view's offline source; nil when the configured
-	// offline store cannot take writes.
-	offlineWrite func(ctx context.Context, view string, df []Column) error
+	// prepareOffline prepares the appends of a frame to the views' offline sources
+	// (offline_write.go); nil where offline writes are not possible (e.g. in tests).
+	prepareOffline func(ctx context.Context, views []*viewDef, df []Column) ([]*offlineWrite, error)
 }
 
+// push writes the frame (see Push for the order of the steps).
 func (e *writeEnv) push(ctx context.Context, req PushRequest) error {
+	_, err := e.pushAll(ctx, req)
+	return err
+}
+
+// pushAll is push, also returning the offline sources it appended to (for the errors of
+// the steps after it).
+func (e *writeEnv) pushAll(ctx context.Context, req PushRequest) (appended []string, err error) {
 	to := req.To
 	if to == "" {
 		to = PushOnline
@@ -122,20 +140,23 @@ func (e *writeEnv) push(ctx context.Context, req PushRequest) error {
 	case PushOnlineAndOffline:
 		online, offline = true, true
 	default:
-		return Requestf(BadRequest, "to", "%q is not a push destination; use %q, %q or %q",
+		return nil, Requestf(BadRequest, "to", "%q is not a push destination; use %q, %q or %q",
 			req.To, PushOnline, PushOffline, PushOnlineAndOffline)
 	}
 	if req.PushSourceName == "" {
-		return Requestf(BadRequest, "push_source_name", "push_source_name is required")
+		return nil, Requestf(BadRequest, "push_source_name", "push_source_name is required")
 	}
 	views := e.cat.pushViews[req.PushSourceName]
 	if len(views) == 0 {
 		// Feast answers an unknown push source with 422 (PushSourceNotFoundException).
-		return Requestf(Unprocessable, "push_source_name",
+		return nil, Requestf(Unprocessable, "push_source_name",
 			"no feature view in project %q is fed by a push source named %q", e.cat.project, req.PushSourceName)
 	}
-	if offline && e.offlineWrite == nil {
-		return fmt.Errorf("pushing to the offline store (to=%q): the configured offline store cannot take writes: %w", to, abi.ErrUnimplemented)
+	if offline && e.prepareOffline == nil {
+		return nil, fmt.Errorf("pushing to the offline store (to=%q): the configured offline store cannot take writes: %w", to, abi.ErrUnimplemented)
+	}
+	if len(req.DF) == 0 {
+		return nil, Requestf(BadRequest, "df", "the frame has no columns")
 	}
 	// Convert every view's rows before writing any, so a bad frame writes nothing.
 	var writes []WriteRequest
@@ -144,25 +165,61 @@ func (e *writeEnv) push(ctx context.Context, req PushRequest) error {
 		for _, v := range views {
 			w, err := e.rows(v, req.DF)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			writes = append(writes, w)
 		}
 	}
+	if offline {
+		prepared, err := e.prepareOffline(ctx, views, req.DF)
+		if err != nil {
+			return nil, fmt.Errorf("pushing rows from push source %q to the offline store: %w", req.PushSourceName, err)
+		}
+		err = func() error {
+			defer releaseOfflineWrites(prepared)
+			for _, w := range prepared {
+				if _, err := w.run(ctx); err != nil {
+					return appendedNote(appended, fmt.Errorf("appending %d rows from push source %q to the offline source %q of feature view %q: %w",
+						len(w.rel.Rows), req.PushSourceName, w.source.Name, w.view, err))
+				}
+				appended = append(appended, w.source.Name)
+			}
+			return nil
+		}()
+		if err != nil {
+			return appended, err
+		}
+	}
 	for i, w := range writes {
 		if err := e.storeOf(views[i]).Write(ctx, w); err != nil {
-			return fmt.Errorf("pushing %d rows from push source %q to feature view %q: %w", len(w.Rows), req.PushSourceName, w.View, err)
+			return appended, appendedNote(appended, fmt.Errorf("pushing %d rows from push source %q to feature view %q: %w", len(w.Rows), req.PushSourceName, w.View, err))
 		}
 	}
-	if offline {
-		for _, v := range views {
-			if err := e.offlineWrite(ctx, v.name, req.DF); err != nil {
-				return fmt.Errorf("pushing rows from push source %q to the offline source of feature view %q: %w", req.PushSourceName, v.name, err)
-			}
-		}
-	}
-	return nil
+	return appended, nil
 }
+
+// appendedNote adds to err that the rows were already appended to the offline sources
+// named, so the caller retries only what failed.
+func appendedNote(appended []string, err error) error {
+	if len(appended) == 0 {
+		return err
+	}
+	return &partialPushError{appended: appended, err: err}
+}
+
+// partialPushError is a push that failed after its rows were appended to offline sources.
+// It keeps the cause's kind (a RequestError stays one, a plugin status stays one).
+type partialPushError struct {
+	appended []string
+	err      error
+}
+
+func (e *partialPushError) Error() string {
+	return fmt.Sprintf("the rows were appended to the offline source(s) %s, but then %v; retry with to=%q (repeating to=%q would append them again)",
+		quoteList(e.appended), e.err, PushOnline, PushOnlineAndOffline)
+}
+
+func (e *partialPushError) Unwrap() error { return e.err }
 
 func (e *writeEnv) writeToOnlineStore(ctx context.Context, req WriteToOnlineStoreRequest) error {
 	if req.FeatureViewName == "" {

@@ -25,7 +25,7 @@ type PullAllRequest struct {
 	End            *int64        `json:"end"`   // µs since the Unix epoch, exclusive; nil = no upper bound
 }
 
-// WritePlanner is implemented by offline stores that plan offline writes (spec §9.7): the
+// WritePlanner is implemented by offline stores that plan offline writes (spec §9.9): the
 // rows of a push appended to a feature view's batch source. The plan reads the pushed rows
 // from a relation the host registers; they never enter the plugin. The SDK answers
 // UNIMPLEMENTED for a store without it.
@@ -50,7 +50,7 @@ type PushedRows struct {
 	Columns   []PlanColumn `json:"columns"`
 }
 
-// OfflineWriteRequest is the input of larder_offline_plan_write (spec §9.7).
+// OfflineWriteRequest is the input of larder_offline_plan_write (spec §9.9).
 type OfflineWriteRequest struct {
 	Project       string         `json:"project"`
 	View          string         `json:"view"`
@@ -59,7 +59,7 @@ type OfflineWriteRequest struct {
 	Rows          PushedRows     `json:"rows"`
 }
 
-// WritePlan is the output of larder_offline_plan_write (spec §9.7): one SELECT yielding the
+// WritePlan is the output of larder_offline_plan_write (spec §9.9): one SELECT yielding the
 // complete new contents of the source, which the host writes and swaps in.
 type WritePlan struct {
 	Dialect string      `json:"dialect"`

@@ -20,7 +20,7 @@ import (
 	"github.com/larder-dev/larder/abi"
 )
 
-// Write mode (ABI spec §9.7): an offline write is planned by the plugin as one SELECT that
+// Write mode (ABI spec §9.9): an offline write is planned by the plugin as one SELECT that
 // yields the complete new contents of a source file, the existing rows followed by the
 // pushed ones. The host, not the plugin, turns it into the only statement that writes,
 // `COPY (<plan>) TO '<temp file>'`, and renames the temp file over the source. The plan
@@ -29,7 +29,7 @@ import (
 // have overwritten the source in place.
 
 // RowsRelation is the name of the temporary table that holds the pushed rows while a write
-// plan runs (spec §9.7). RowIndexColumn is its extra column: each row's 0-based position in
+// plan runs (spec §9.9). RowIndexColumn is its extra column: each row's 0-based position in
 // the push, so a plan can keep the push order.
 const (
 	RowsRelation   = "__larder_rows"
@@ -98,7 +98,7 @@ func namedArgs(params []any) []driver.NamedValue {
 	return args
 }
 
-// WritePlan is a decoded and validated write plan (spec §9.7): one SELECT over the source
+// WritePlan is a decoded and validated write plan (spec §9.9): one SELECT over the source
 // and RowsRelation, with typed positional parameters. Its result schema is not declared by
 // the plugin: it must be the target file's, which the host knows better.
 type WritePlan struct {

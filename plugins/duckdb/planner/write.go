@@ -7,7 +7,7 @@ import (
 	sdk "github.com/larder-dev/larder/sdk-go"
 )
 
-// Aliases of the SDK's offline write types (spec §9.7).
+// Aliases of the SDK's offline write types (spec §9.9).
 type (
 	WriteRequest = sdk.OfflineWriteRequest
 	WritePlan    = sdk.WritePlan
@@ -21,7 +21,7 @@ const (
 	colPos  = "__larder_pos"
 )
 
-// PlanWrite plans an offline write (spec §9.7): one SELECT yielding the whole new contents
+// PlanWrite plans an offline write (spec §9.9): one SELECT yielding the whole new contents
 // of the source file — its existing rows unchanged, then the pushed rows with each column
 // cast to the source column's engine type — which the host copies to a temp file and
 // renames over the source.

@@ -241,7 +241,7 @@ func TestPlanWriteFailedCastLeavesTheFile(t *testing.T) {
 }
 
 func TestPlanWriteJSONShape(t *testing.T) {
-	// The request as spec §9.7 spells it decodes into the SDK's types.
+	// The request as spec §9.9 spells it decodes into the SDK's types.
 	var r WriteRequest
 	in := `{"project":"p","view":"v","source":{"name":"s","path":"/d/s.parquet","file_format":"parquet","timestamp_field":"ts",
 		"created_timestamp_column":"","field_mapping":{}},"source_columns":[{"name":"id","engine_type":"BIGINT"},{"name":"ts","engine_type":"TIMESTAMPTZ"}],

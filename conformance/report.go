@@ -86,13 +86,28 @@ type SoakResult struct {
 	P50CallMS    float64        `json:"p50_call_ms"`
 	P99CallMS    float64        `json:"p99_call_ms"`
 	SlowestCall  string         `json:"slowest_call,omitempty"` // fixture, op, class and time of the slowest call
-	HealthyCalls int64          `json:"healthy_calls"`          // probes of the healthy store during the soak
+	// Late counts calls that returned later than their deadline + Slack; any fails the soak.
+	Late int64 `json:"late_calls"`
+	// Overshoot is, per observed class, how long calls took past their deadline
+	// (negative: returned before it).
+	Overshoot    []ClassTiming `json:"overshoot_by_class"`
+	HealthyCalls int64         `json:"healthy_calls"` // probes of the healthy store during the soak
 	// LoadAverage is the machine's 1/5/15-minute load when the soak ended (Linux): on a
 	// box busy with other work, overruns measure the scheduler as much as the host.
 	LoadAverage      string   `json:"load_average,omitempty"`
 	GoroutinesBefore int      `json:"goroutines_before"`
 	GoroutinesAfter  int      `json:"goroutines_after"`
 	Problems         []string `json:"problems,omitempty"`
+}
+
+// ClassTiming summarises the calls of one observed class in the soak.
+type ClassTiming struct {
+	Class string  `json:"class"`
+	Calls int     `json:"calls"`
+	Late  int     `json:"late"`
+	P50MS float64 `json:"p50_overshoot_ms"`
+	P99MS float64 `json:"p99_overshoot_ms"`
+	MaxMS float64 `json:"max_overshoot_ms"`
 }
 
 func (r *Report) add(c CaseResult) {
@@ -215,12 +230,19 @@ func (r *Report) FailureClasses() string {
 	return strings.Join(parts, ", ")
 }
 
-// FormatSoak renders the soak line of the text report.
+// FormatSoak renders the soak lines of the text report: the summary, then the overshoot
+// past the deadline per observed class.
 func FormatSoak(s *SoakResult) string {
-	return fmt.Sprintf("%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes; call p50 %.1fms p99 %.1fms max %.1fms (%s); max overrun %.1fms (allowed %.0fms past a %.0fms deadline); goroutines %d → %d; load average %s",
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-4s  soak: %s, %d callers, %d hostile calls %v, %d healthy probes; call p50 %.1fms p99 %.1fms max %.1fms (%s); %d late, max overrun %.1fms (allowed %.0fms past a %.0fms deadline); goroutines %d → %d; load average %s",
 		s.Status, fmtMS(s.DurationMS), s.Callers, s.Calls, s.Classes, s.HealthyCalls,
 		s.P50CallMS, s.P99CallMS, s.MaxCallMS, s.SlowestCall,
-		s.MaxOverrunMS, s.Slack, s.Deadline, s.GoroutinesBefore, s.GoroutinesAfter, orUnknown(s.LoadAverage))
+		s.Late, s.MaxOverrunMS, s.Slack, s.Deadline, s.GoroutinesBefore, s.GoroutinesAfter, orUnknown(s.LoadAverage))
+	for _, c := range s.Overshoot {
+		fmt.Fprintf(&b, "\n      overshoot %-18s %6d calls, %d late: p50 %+.1fms p99 %+.1fms max %+.1fms",
+			c.Class, c.Calls, c.Late, c.P50MS, c.P99MS, c.MaxMS)
+	}
+	return b.String()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -27,7 +27,7 @@ type Fixture struct {
 	// Config is the fixture's larder_init object; nil = {}.
 	Config json.RawMessage `json:"config,omitempty"`
 	// DeadlineMS overrides SandboxOptions.CallDeadline for a fixture whose fault needs
-	// more time to arrive (a Wasm stack overflow costs ~170 MB of machine stack first).
+	// more time to arrive.
 	DeadlineMS int `json:"deadline_ms,omitempty"`
 }
 
@@ -391,8 +391,14 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		worstMu        sync.Mutex
 		worst          string
 	)
+	// One record per call, per caller: no lock on the hot path.
+	type sample struct {
+		class         string
+		elapsed, over time.Duration
+		late          bool
+	}
 	classes := make([]map[string]int, o.SoakCallers)
-	elapsed := make([][]time.Duration, o.SoakCallers)
+	samples := make([][]sample, o.SoakCallers)
 	deadline := time.Now().Add(o.Soak)
 	var wg sync.WaitGroup
 	for w := 0; w < o.SoakCallers && len(targets) > 0; w++ {
@@ -412,18 +418,21 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 				}
 				over := c.elapsed - tg.deadline
 				storeMax(&maxOver, int64(over))
-				elapsed[w] = append(elapsed[w], c.elapsed)
-				if over > o.Slack {
-					problem("%s %s took %s (deadline %s + %s)", tg.fx.Name, tg.op, c.elapsed.Round(time.Millisecond), tg.deadline, o.Slack)
+				late := over > o.Slack
+				samples[w] = append(samples[w], sample{class: orOK(c.class), elapsed: c.elapsed, over: over, late: late})
+				if late {
+					problem("%s %s took %s (deadline %s + %s) → %s", tg.fx.Name, tg.op, c.elapsed.Round(time.Millisecond), tg.deadline, o.Slack, orOK(c.class))
 				}
 				// Under eight CPU-hungry callers a bomb may run out of time before it
-				// runs out of memory: deadline is then the right answer too. Class
-				// precision is the fixture cases' job; the soak checks that every call
-				// faults, in time, without taking the host down.
+				// runs out of memory: deadline is then the right answer too, and so is
+				// pool_exhausted, a caller that got no instance before its deadline
+				// (every hostile call discards its instance, and replacements take
+				// CPU time). Class precision is the fixture cases' job; the soak checks
+				// that every call faults, in time, without taking the host down.
 				switch c.class {
-				case tg.fx.Expect, "deadline", "unhealthy":
+				case tg.fx.Expect, "deadline", "unhealthy", "pool_exhausted":
 				default:
-					problem("%s %s gave %s, want %s (or deadline/unhealthy under load): %v", tg.fx.Name, tg.op, orNone(c.class), tg.fx.Expect, c.err)
+					problem("%s %s gave %s, want %s (or deadline/pool_exhausted/unhealthy under load): %v", tg.fx.Name, tg.op, orNone(c.class), tg.fx.Expect, c.err)
 				}
 				if sr.probe != nil && i%4 == 0 {
 					if err := sr.probe.check(ctx); err != nil {
@@ -449,14 +458,26 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 	}
 	res.Calls, res.HealthyCalls = calls.Load(), healthy.Load()
 	var all []time.Duration
-	for _, e := range elapsed {
-		all = append(all, e...)
+	overs := map[string][]time.Duration{}
+	lates := map[string]int{}
+	for _, ss := range samples {
+		for _, x := range ss {
+			all = append(all, x.elapsed)
+			overs[x.class] = append(overs[x.class], x.over)
+			if x.late {
+				lates[x.class]++
+				res.Late++
+			}
+		}
 	}
 	if len(all) > 0 {
-		sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-		res.P50CallMS = ms(all[len(all)/2])
-		res.P99CallMS = ms(all[len(all)*99/100])
+		res.P50CallMS, res.P99CallMS, _ = percentiles(all)
 	}
+	for class, d := range overs {
+		p50, p99, mx := percentiles(d)
+		res.Overshoot = append(res.Overshoot, ClassTiming{Class: class, Calls: len(d), Late: lates[class], P50MS: p50, P99MS: p99, MaxMS: mx})
+	}
+	sort.Slice(res.Overshoot, func(i, j int) bool { return res.Overshoot[i].Class < res.Overshoot[j].Class })
 	res.MaxOverrunMS = max(0, float64(maxOver.Load())/1e6)
 	res.MaxCallMS = float64(maxCall.Load()) / 1e6
 	res.SlowestCall = worst
@@ -476,6 +497,9 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 		problem("no call-time fixture could be loaded")
 	}
 	sort.Strings(problems)
+	if res.Late > 0 {
+		problems = append([]string{fmt.Sprintf("%d of %d calls returned later than their deadline + %s", res.Late, res.Calls, o.Slack)}, problems...)
+	}
 	res.Problems = problems
 	res.Status = Pass
 	if len(problems) > 0 {
@@ -484,7 +508,13 @@ func (sr *sandboxRun) soak(ctx context.Context, fixtures []Fixture) *SoakResult 
 	return res
 }
 
-// storeMax raises a to v if v is larger, and reports whether it did.
+// percentiles returns the median, 99th percentile and maximum of d in milliseconds;
+// d is sorted in place.
+func percentiles(d []time.Duration) (p50, p99, max float64) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return ms(d[len(d)/2]), ms(d[len(d)*99/100]), ms(d[len(d)-1])
+}
+
 // loadAverage returns the first three fields of /proc/loadavg, or "" where there is none.
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -498,6 +528,7 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
+// storeMax raises a to v if v is larger, and reports whether it did.
 func storeMax(a *atomic.Int64, v int64) bool {
 	for {
 		cur := a.Load()

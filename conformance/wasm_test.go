@@ -97,10 +97,9 @@ func TestSandbox(t *testing.T) {
 	// The lateness a call may have past its deadline. The ABI issue's check (the CLI,
 	// `larder conformance --sandbox --soak 10s`) uses 50ms; under go test, on machines
 	// shared by many processes, a timing threshold that tight would flake, so the test
-	// asserts only that every call is stopped (2s: a 170 MB stack bomb among eight
-	// CPU-hungry callers on two busy cores has been seen 1.1s late) and logs the measured
-	// overrun. Serially the host stops a looping call within ~10ms even on a loaded
-	// machine. LARDER_SOAK_SLACK=50ms makes it strict.
+	// asserts only that every call is stopped (2s: on two cores shared with other
+	// processes the OS alone has delayed calls by hundreds of ms) and logs the measured
+	// overrun per class (BENCHMARKS.md has numbers). LARDER_SOAK_SLACK=50ms makes it strict.
 	slack := 2 * time.Second
 	if s := os.Getenv("LARDER_SOAK_SLACK"); s != "" {
 		if slack, err = time.ParseDuration(s); err != nil {

@@ -52,10 +52,12 @@ type SoakOptions struct {
 
 // SoakReport is what a soak run saw.
 type SoakReport struct {
-	Calls        int
-	Classes      map[string]int // fault class -> count ("" = success)
-	MaxLatency   time.Duration
-	Late         int // calls that took longer than Deadline+Slack
+	Calls      int
+	Classes    map[string]int // fault class -> count ("" = success)
+	MaxLatency time.Duration
+	Late       int // calls that took longer than Deadline+Slack
+	// Latency holds every call's duration per class, sorted, for Overshoot.
+	Latency      map[string][]time.Duration
 	GoroutinesAt struct{ Start, End int }
 	Problems     []string
 }
@@ -78,6 +80,28 @@ func (r SoakReport) String() string {
 		r.Calls, strings.Join(parts, " "), r.MaxLatency, r.Late, r.GoroutinesAt.Start, r.GoroutinesAt.End)
 }
 
+// Overshoot renders, per class, the median, 99th percentile and maximum of how long
+// calls took past deadline (negative: before it).
+func (r SoakReport) Overshoot(deadline time.Duration) string {
+	keys := make([]string, 0, len(r.Latency))
+	for k := range r.Latency {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		d := r.Latency[k]
+		name := k
+		if name == "" {
+			name = "ok"
+		}
+		over := func(x time.Duration) string { return (x - deadline).Round(100 * time.Microsecond).String() }
+		fmt.Fprintf(&b, "%s: %d calls, overshoot p50 %s p99 %s max %s\n", name, len(d),
+			over(d[len(d)/2]), over(d[len(d)*99/100]), over(d[len(d)-1]))
+	}
+	return b.String()
+}
+
 // Soak hammers the calls from Callers goroutines for Duration. It reports a problem
 // for every late call and for goroutines left over after Cleanup (it waits up to 5 s
 // for them to settle). The caller decides what fails a test.
@@ -91,7 +115,7 @@ func Soak(ctx context.Context, o SoakOptions) SoakReport {
 	if o.Slack <= 0 {
 		o.Slack = 50 * time.Millisecond
 	}
-	rep := SoakReport{Classes: map[string]int{}}
+	rep := SoakReport{Classes: map[string]int{}, Latency: map[string][]time.Duration{}}
 	rep.GoroutinesAt.Start = runtime.NumGoroutine()
 	if o.Baseline > 0 {
 		rep.GoroutinesAt.Start = o.Baseline
@@ -112,6 +136,7 @@ func Soak(ctx context.Context, o SoakOptions) SoakReport {
 				mu.Lock()
 				rep.Calls++
 				rep.Classes[class]++
+				rep.Latency[class] = append(rep.Latency[class], took)
 				if took > rep.MaxLatency {
 					rep.MaxLatency = took
 				}
@@ -131,6 +156,9 @@ func Soak(ctx context.Context, o SoakOptions) SoakReport {
 		}()
 	}
 	wg.Wait()
+	for _, d := range rep.Latency {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	}
 	if o.Cleanup != nil {
 		if err := o.Cleanup(); err != nil {
 			rep.Problems = append(rep.Problems, "cleanup: "+err.Error())

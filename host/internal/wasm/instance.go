@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/larder-dev/larder/host/internal/caps"
 	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -24,7 +26,11 @@ type instance struct {
 	fns   [numExports]api.Function
 	stack []uint64
 	flag  api.MutableGlobal // the interrupt flag of an instrumented module, else nil
+	room  api.Global        // calls left before the depth limit (instrumented modules)
 	timer *time.Timer       // sets flag at the deadline of the current call
+	// deadline of the current call, zero when none: checkListener compares it with the
+	// clock in the guest's own goroutine.
+	deadline time.Time
 
 	// interrupted is set when the deadline fired during a call: the flag may be set,
 	// so the instance must not serve again.
@@ -118,7 +124,9 @@ func (in *instance) callFault(ctx context.Context, export string, err error) err
 		// The trap is the instrumented loop check: the host set the flag at the deadline.
 		kind, detail = fault.ErrDeadline, "stopped after "+in.p.timeoutFor(in.phase).String()
 	}
-	if kind == fault.ErrTrap && in.outOfMemory() {
+	if kind == fault.ErrTrap && in.room != nil && in.room.Get() == 0 {
+		detail = fmt.Sprintf("stack overflow: more than %d nested calls", maxCallDepth)
+	} else if kind == fault.ErrTrap && in.outOfMemory() {
 		kind = fault.ErrMemoryLimit
 		detail = fmt.Sprintf("%s (memory at %d of %d bytes)", detail, in.memSize(), in.p.opts.MemoryBytes)
 	}
@@ -167,9 +175,11 @@ func (in *instance) run(ctx context.Context, phase caps.Phase, export string, fn
 				in.timer.Reset(time.Until(d))
 			}
 			armed = true
+			in.deadline = d
 		}
 	}
 	err := fn(cctx)
+	in.deadline = time.Time{}
 	if armed && !in.timer.Stop() {
 		in.interrupted = true
 		if err == nil {
@@ -179,6 +189,45 @@ func (in *instance) run(ctx context.Context, phase caps.Phase, export string, fn
 	in.pending = nil
 	in.flushLogs(ctx, export)
 	return err
+}
+
+// checkListener is the wazero function listener on an instrumented module's $check,
+// which guest loops call every loopBudget iterations. It runs in the goroutine that runs
+// the guest, so it sees a passed deadline even when the timer that would set the flag
+// has not run yet: with more busy guests than processors, a timer callback and the
+// guest it should stop may each wait their turn for a processor (Go preempts a guest
+// only at its exits to Go, after 10 ms), which made calls return up to hundreds of
+// milliseconds late. It then yields the processor, so busy guests take turns every few
+// tens of microseconds rather than every 10 ms, and a guest that is due to stop, or a
+// caller waiting for an instance, gets to run promptly. The timer stays: it stops
+// recursion, which passes no loop check.
+type checkListener struct{}
+
+func (checkListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+	in := instanceFrom(ctx)
+	if in == nil || in.flag == nil {
+		return
+	}
+	if !in.deadline.IsZero() && !time.Now().Before(in.deadline) {
+		in.flag.Set(1)
+		return
+	}
+	runtime.Gosched()
+}
+
+func (checkListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
+
+func (checkListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
+
+// checkFactory attaches checkListener to the function with this index ($check) only, so
+// no other function pays for listening.
+type checkFactory uint32
+
+func (c checkFactory) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
+	if def.Index() == uint32(c) {
+		return checkListener{}
+	}
+	return nil
 }
 
 // call runs export e with the parameters already in in.stack.

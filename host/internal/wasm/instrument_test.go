@@ -43,7 +43,7 @@ func TestInstrumentBuiltModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ib, err := instrumentInterrupts(b)
+			ib, _, err := instrumentInterrupts(b)
 			if err != nil {
 				t.Fatalf("instrumenting: %v", err)
 			}

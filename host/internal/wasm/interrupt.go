@@ -10,35 +10,42 @@ import (
 const (
 	interruptExport = "larder_interrupt"
 	startExport     = "larder_wasm_start"
+	roomExport      = "larder_call_room"
 )
 
 // instrumentInterrupts rewrites a module so the host can stop it cheaply. It appends
-// two mutable i32 globals, $stop (exported as larder_interrupt, set by the host at the
-// deadline) and $budget, and makes every loop begin with
+// mutable i32 globals, $stop (exported as larder_interrupt, set by the host at the
+// deadline) and $budget, an empty function $check of type [] -> [] (its index is
+// returned), and makes every loop begin with
 //
 //	if (global.get $budget == 0) {
-//	    memory.grow 0      ;; an exit to Go: the Go scheduler and GC can run here
+//	    call $check        ;; an exit to Go: the host's listener runs here
 //	    if (global.get $stop) unreachable
 //	    global.set $budget 16384
 //	}
 //	global.set $budget (global.get $budget - 1)
 //
-// Every function also starts with "if (global.get $stop) unreachable", so a runaway
-// recursion stops at the deadline instead of at wazero's 400 MB stack ceiling.
+// The host attaches a wazero function listener to $check (checkListener): it runs in
+// the calling goroutine, sets $stop once the call's deadline has passed and yields the
+// processor. Every function entry passes the same check (a call spends budget like a
+// loop iteration), and a third global, $room (exported as larder_call_room), counts
+// the calls that may still nest: entry traps when it is 0 and takes one, every way out
+// of the function gives it back (see instrumentBody).
 //
-// Only loops can run forever in Wasm (recursion ends at the stack limit). Compiled
-// guest code cannot be preempted by Go, so a loop must exit to Go now and then, or a
-// stop-the-world GC (and with it the timer that sets $stop) would wait for it forever;
-// wazero's WithCloseOnContextDone exits at every back-edge and starts a goroutine per
-// call, this exits every 16384 iterations (see RATIONALE.md).
+// Compiled guest code cannot be preempted by Go, so a guest must exit to Go now and
+// then, or a stop-the-world GC would wait for it forever; wazero's
+// WithCloseOnContextDone exits at every loop back-edge and starts a goroutine per call,
+// this exits every 16384 loop iterations or calls (see RATIONALE.md). $check is
+// appended after every existing function and its type after every existing type, so no
+// index in the module changes.
 //
 // The rewriter decodes every instruction. It fails, and the caller falls back to
 // WithCloseOnContextDone, on anything it does not know. It also refuses code that
 // names a global index the original module does not have, which validation would
-// reject anyway, so a plugin cannot reach the added global.
-func instrumentInterrupts(mod []byte) ([]byte, error) {
+// reject anyway, so a plugin cannot reach the added globals.
+func instrumentInterrupts(mod []byte) (_ []byte, check uint32, err error) {
 	if len(mod) < 8 || string(mod[:4]) != "\x00asm" || string(mod[4:8]) != "\x01\x00\x00\x00" {
-		return nil, errors.New("not a core Wasm module (version 1)")
+		return nil, 0, errors.New("not a core Wasm module (version 1)")
 	}
 	type sec struct {
 		id      byte
@@ -51,23 +58,53 @@ func instrumentInterrupts(mod []byte) ([]byte, error) {
 		n := r.u32()
 		p := r.bytes(int(n))
 		if r.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, r.err)
+			return nil, 0, fmt.Errorf("section %d: %w", id, r.err)
 		}
 		secs = append(secs, sec{id, p})
 	}
-	var importedGlobals, definedGlobals uint32
+	var importedGlobals, definedGlobals, importedFuncs, definedFuncs, types uint32
+	var typeResults [][]byte // per type: its result types
+	var funcTypes []uint32   // per defined function: its type
 	start := int64(-1)
-	hasMemory := false
+	count := func(s sec, what string) (uint32, error) {
+		sr := reader{b: s.payload}
+		n := sr.u32()
+		if sr.err != nil {
+			return 0, fmt.Errorf("%s section: %w", what, sr.err)
+		}
+		return n, nil
+	}
+	var seen [256]bool
 	for _, s := range secs {
+		if s.id != 0 && seen[s.id] {
+			return nil, 0, fmt.Errorf("section %d appears twice", s.id)
+		}
+		seen[s.id] = true
 		switch s.id {
-		case 5:
+		case 1:
+			if typeResults, err = funcTypeResults(s.payload); err != nil {
+				return nil, 0, err
+			}
+			types = uint32(len(typeResults))
+		case 3:
 			sr := reader{b: s.payload}
-			hasMemory = hasMemory || sr.u32() > 0
+			n := sr.u32()
+			for i := uint32(0); i < n && sr.err == nil; i++ {
+				funcTypes = append(funcTypes, sr.u32())
+			}
+			if sr.err != nil {
+				return nil, 0, fmt.Errorf("function section: %w", sr.err)
+			}
+			definedFuncs = n
+		case 6:
+			if definedGlobals, err = count(s, "global"); err != nil {
+				return nil, 0, err
+			}
 		case 8: // start
 			sr := reader{b: s.payload}
 			start = int64(sr.u32())
 			if sr.err != nil {
-				return nil, fmt.Errorf("start section: %w", sr.err)
+				return nil, 0, fmt.Errorf("start section: %w", sr.err)
 			}
 		case 2: // imports
 			sr := reader{b: s.payload}
@@ -78,52 +115,99 @@ func instrumentInterrupts(mod []byte) ([]byte, error) {
 				switch kind := sr.byte(); kind {
 				case 0x00: // func
 					sr.u32()
+					importedFuncs++
 				case 0x01: // table: reftype, limits
 					sr.byte()
 					sr.limits()
 				case 0x02: // memory
 					sr.limits()
-					hasMemory = true
 				case 0x03: // global: valtype, mut
 					sr.byte()
 					sr.byte()
 					importedGlobals++
 				default:
-					return nil, fmt.Errorf("import %d has unknown kind %#x", i, kind)
+					return nil, 0, fmt.Errorf("import %d has unknown kind %#x", i, kind)
 				}
 			}
 			if sr.err != nil {
-				return nil, fmt.Errorf("import section: %w", sr.err)
-			}
-		case 6:
-			sr := reader{b: s.payload}
-			definedGlobals = sr.u32()
-			if sr.err != nil {
-				return nil, fmt.Errorf("global section: %w", sr.err)
+				return nil, 0, fmt.Errorf("import section: %w", sr.err)
 			}
 		}
 	}
-	if !hasMemory {
-		return nil, errors.New("module has no memory")
+	if uint64(importedFuncs)+uint64(definedFuncs) >= 1<<32-1 || types == 1<<32-1 {
+		return nil, 0, errors.New("no room for another function")
 	}
 	globals := importedGlobals + definedGlobals
-	flag, budget := globals, globals+1 // indices of the added globals
+	ix := indices{globals: globals, flag: globals, budget: globals + 1, room: globals + 2}
+	check = importedFuncs + definedFuncs
+	ix.check = check
+	checkType := types
 
-	// New global section: the old entries plus $stop = 0 and $budget.
-	newGlobals := cat([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}, []byte{0x7f, 0x01, 0x41}, sleb(loopBudget), []byte{0x0b})
-	globalSec := append(uleb(uint64(definedGlobals+2)), newGlobals...)
-	exportEntry := append(append(uleb(uint64(len(interruptExport))), interruptExport...), 0x03)
-	exportEntry = append(exportEntry, uleb(uint64(flag))...)
+	// Each function body is wrapped in a block of the function's result type (see
+	// instrumentBody). A block of several results needs a type of its own, [] -> results;
+	// those types are appended after $check's.
+	newTypes := []byte{0x60, 0x00, 0x00} // $check: [] -> []
 	added := uint32(1)
-	if start >= 0 {
-		exportEntry = append(append(exportEntry, uleb(uint64(len(startExport)))...), startExport...)
-		exportEntry = append(append(exportEntry, 0x00), uleb(uint64(start))...)
-		added++
+	blockTypes := make([][]byte, len(typeResults))
+	multi := map[string]uint32{}
+	for t, res := range typeResults {
+		switch len(res) {
+		case 0:
+			blockTypes[t] = []byte{0x40}
+		case 1:
+			blockTypes[t] = []byte{res[0]}
+		default:
+			idx, ok := multi[string(res)]
+			if !ok {
+				idx = types + added
+				multi[string(res)] = idx
+				newTypes = append(append(append(newTypes, 0x60, 0x00), uleb(uint64(len(res)))...), res...)
+				added++
+			}
+			blockTypes[t] = sleb(int64(idx))
+		}
 	}
-	exportSec := append(uleb(uint64(added)), exportEntry...)
+	for i, t := range funcTypes {
+		if t >= types {
+			return nil, 0, fmt.Errorf("function %d has type %d, of %d types", i, t, types)
+		}
+		ix.blockTypes = append(ix.blockTypes, blockTypes[t])
+	}
+
+	// Payloads of the sections that gain entries, whether or not the module has them.
+	checkBody := []byte{0x02, 0x00, 0x0b} // size 2: no locals, end
+	newGlobals := cat(
+		[]byte{0x7f, 0x01, 0x41, 0x00, 0x0b},                     // $stop = 0
+		[]byte{0x7f, 0x01, 0x41}, sleb(loopBudget), []byte{0x0b}, // $budget
+		[]byte{0x7f, 0x01, 0x41}, sleb(maxCallDepth), []byte{0x0b}, // $room
+	)
+	exportEntry := []byte(nil)
+	exports := uint32(0)
+	export := func(name string, kind byte, idx uint32) {
+		exportEntry = append(append(exportEntry, uleb(uint64(len(name)))...), name...)
+		exportEntry = append(append(exportEntry, kind), uleb(uint64(idx))...)
+		exports++
+	}
+	export(interruptExport, 0x03, ix.flag)
+	export(roomExport, 0x03, ix.room)
+	if start >= 0 {
+		export(startExport, 0x00, uint32(start))
+	}
+	fresh := map[byte][]byte{
+		1:  append(uleb(uint64(added)), newTypes...),
+		3:  append(uleb(1), uleb(uint64(checkType))...),
+		6:  append(uleb(3), newGlobals...),
+		7:  append(uleb(uint64(exports)), exportEntry...),
+		10: append(uleb(1), checkBody...),
+	}
+	// extend rewrites a vector section with n entries: count n+k, old entries, extra.
+	extend := func(payload []byte, k uint32, extra []byte) []byte {
+		sr := reader{b: payload}
+		n := sr.u32()
+		return append(append(uleb(uint64(n+k)), payload[sr.pos:]...), extra...)
+	}
 
 	out := append([]byte(nil), mod[:8]...)
-	wroteGlobal, wroteExport := false, false
 	emit := func(id byte, p []byte) {
 		out = append(out, id)
 		out = append(out, uleb(uint64(len(p)))...)
@@ -140,82 +224,103 @@ func instrumentInterrupts(mod []byte) ([]byte, error) {
 		return int(id) * 10
 	}
 	for _, s := range secs {
-		if s.id != 0 && !wroteGlobal && order(s.id) > order(6) {
-			emit(6, globalSec)
-			wroteGlobal = true
+		if s.id != 0 {
+			// Sections the module lacks are emitted where they belong.
+			for _, id := range []byte{1, 3, 6, 7, 10} {
+				if p, ok := fresh[id]; ok && order(id) < order(s.id) {
+					emit(id, p)
+					delete(fresh, id)
+				}
+			}
 		}
-		if s.id != 0 && !wroteExport && order(s.id) > order(7) {
-			emit(7, exportSec)
-			wroteExport = true
-		}
+		delete(fresh, s.id)
 		switch s.id {
+		case 1:
+			emit(1, extend(s.payload, added, newTypes))
+		case 3:
+			emit(3, extend(s.payload, 1, uleb(uint64(checkType))))
 		case 6:
-			sr := reader{b: s.payload}
-			sr.u32()
-			emit(6, append(append(uleb(uint64(definedGlobals+2)), s.payload[sr.pos:]...), newGlobals...))
-			wroteGlobal = true
+			emit(6, extend(s.payload, 3, newGlobals))
 		case 7:
 			sr := reader{b: s.payload}
 			n := sr.u32()
 			for i := uint32(0); i < n && sr.err == nil; i++ {
-				if nm := sr.name(); nm == interruptExport || nm == startExport {
-					return nil, fmt.Errorf("module already exports %q", nm)
+				if nm := sr.name(); nm == interruptExport || nm == startExport || nm == roomExport {
+					return nil, 0, fmt.Errorf("module already exports %q", nm)
 				}
 				sr.byte()
 				sr.u32()
 			}
 			if sr.err != nil {
-				return nil, fmt.Errorf("export section: %w", sr.err)
+				return nil, 0, fmt.Errorf("export section: %w", sr.err)
 			}
-			p := append(uleb(uint64(n+added)), s.payload[uleb32Len(s.payload):]...)
-			emit(7, append(p, exportEntry...))
-			wroteExport = true
+			emit(7, extend(s.payload, exports, exportEntry))
 		case 8: // dropped: the host calls the start function through its export
 		case 10:
-			code, err := instrumentCode(s.payload, globals, flag, budget)
+			code, err := instrumentCode(s.payload, ix)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			emit(10, code)
+			emit(10, extend(code, 1, checkBody))
 		default:
 			emit(s.id, s.payload)
 		}
 	}
-	if !wroteGlobal {
-		emit(6, globalSec)
+	for _, id := range []byte{1, 3, 6, 7, 10} {
+		if p, ok := fresh[id]; ok {
+			emit(id, p)
+		}
 	}
-	if !wroteExport {
-		emit(7, exportSec)
-	}
-	return out, nil
-}
-
-func uleb32Len(b []byte) int {
-	r := reader{b: b}
-	r.u32()
-	return r.pos
+	return out, check, nil
 }
 
 // loopBudget is how many loop iterations run between exits to Go.
 const loopBudget = 16384
 
+// maxCallDepth is how many Wasm calls may nest. wazero grows a call's machine stack by
+// doubling it, in Go, up to a fixed ceiling of about 50 MB (hundreds of MB allocated
+// and copied along the way, ~1.5 million frames of a small function): one growth step
+// cannot be interrupted, and eight guests recursing at once stalled every call in the
+// process for up to 1.5 s. At 65536 frames a recursion bomb traps after a few MB of
+// stack. Go guests keep their own stack in linear memory, so their Wasm depth is their
+// Go call depth; 65536 nested calls is far beyond what serving code needs.
+const maxCallDepth = 1 << 16
+
+// indices are what the rewrite of the code section needs to know.
+type indices struct {
+	globals            uint32   // globals of the original module
+	flag, budget, room uint32   // the added globals
+	check              uint32   // the added function
+	blockTypes         [][]byte // per defined function: the block type of its results
+}
+
 // instrumentCode rewrites the code section.
-func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error) {
+func instrumentCode(payload []byte, ix indices) ([]byte, error) {
 	gget := func(i uint32) []byte { return append([]byte{0x23}, uleb(uint64(i))...) }
 	gset := func(i uint32) []byte { return append([]byte{0x24}, uleb(uint64(i))...) }
-	// At function entry: stop a deep recursion at the deadline rather than at wazero's
-	// stack ceiling (stack growth exits to Go, so the timer gets to run).
-	entry := cat(gget(flag), []byte{0x04, 0x40, 0x00, 0x0b})
+	exit := cat(gget(ix.room), []byte{0x41, 0x01, 0x6a}, gset(ix.room)) // room++
 	check := cat(
-		gget(budget), []byte{0x45, 0x04, 0x40}, // if budget == 0
-		[]byte{0x41, 0x00, 0x40, 0x00, 0x1a},       //   drop(memory.grow(0))
-		gget(flag), []byte{0x04, 0x40, 0x00, 0x0b}, //   if stop: unreachable
-		[]byte{0x41}, sleb(loopBudget), gset(budget), //   budget = loopBudget
+		gget(ix.budget), []byte{0x45, 0x04, 0x40}, // if budget == 0
+		[]byte{0x10}, uleb(uint64(ix.check)), //   call $check
+		gget(ix.flag), []byte{0x04, 0x40, 0x00, 0x0b}, //   if stop: unreachable
+		[]byte{0x41}, sleb(loopBudget), gset(ix.budget), //   budget = loopBudget
 		[]byte{0x0b},
-		gget(budget), []byte{0x41, 0x01, 0x6b}, gset(budget), // budget--
+		gget(ix.budget), []byte{0x41, 0x01, 0x6b}, gset(ix.budget), // budget--
+	)
+	// At function entry: trap at the depth limit, count the frame, and spend budget
+	// like a loop iteration: a recursion that stays shallow but never ends (a tree of
+	// calls without loops) must reach $check too, both to stop at its deadline and to
+	// let Go's garbage collector stop the world.
+	entry := cat(
+		gget(ix.room), []byte{0x45, 0x04, 0x40, 0x00, 0x0b}, // if room == 0: unreachable
+		gget(ix.room), []byte{0x41, 0x01, 0x6b}, gset(ix.room), // room--
+		check,
 	)
 	r := reader{b: payload}
 	n := r.u32()
+	if r.err == nil && n != uint32(len(ix.blockTypes)) {
+		return nil, fmt.Errorf("code section has %d bodies, function section %d functions", n, len(ix.blockTypes))
+	}
 	out := uleb(uint64(n))
 	var body []byte
 	for i := uint32(0); i < n; i++ {
@@ -225,7 +330,7 @@ func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error
 			return nil, fmt.Errorf("code section, body %d: %w", i, r.err)
 		}
 		var err error
-		body, err = instrumentBody(body[:0], b, globals, entry, check)
+		body, err = instrumentBody(body[:0], b, ix.globals, cat(entry, []byte{0x02}, ix.blockTypes[i]), exit, check)
 		if err != nil {
 			return nil, fmt.Errorf("code section, body %d: %w", i, err)
 		}
@@ -239,8 +344,12 @@ func instrumentCode(payload []byte, globals, flag, budget uint32) ([]byte, error
 }
 
 // instrumentBody copies one function body, inserting entry after the local
-// declarations and check after every loop header.
-func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte, error) {
+// declarations, exit before every return and at the end, and check after every loop
+// header. entry ends by opening a block of the function's result type that holds the
+// original body: a branch to the function's own label (br, br_if, br_table) then lands
+// at the end of that block, where exit runs, so every way out of the function but a
+// trap passes exit.
+func instrumentBody(out, b []byte, globals uint32, entry, exit, check []byte) ([]byte, error) {
 	r := reader{b: b}
 	groups := r.u32()
 	for i := uint32(0); i < groups && r.err == nil; i++ {
@@ -252,10 +361,11 @@ func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte,
 	}
 	depth := 1 // the function's own block
 	last := 0  // b[:last] has been copied to out
-	flush := func() { out = append(out, b[last:r.pos]...); last = r.pos }
-	flush()
+	flush := func(to int) { out = append(out, b[last:to]...); last = to }
+	flush(r.pos)
 	out = append(out, entry...)
 	for r.err == nil && r.pos < len(b) {
+		at := r.pos
 		op := r.byte()
 		switch {
 		case op == 0x02 || op == 0x04: // block, if
@@ -264,7 +374,7 @@ func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte,
 		case op == 0x03: // loop
 			r.blockType()
 			depth++
-			flush()
+			flush(r.pos)
 			out = append(out, check...)
 		case op == 0x0b: // end
 			depth--
@@ -272,10 +382,16 @@ func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte,
 				if r.pos != len(b) {
 					return nil, errors.New("bytes after the function's end")
 				}
-				flush()
+				flush(at)
+				out = append(out, 0x0b) // the body's block
+				out = append(out, exit...)
+				out = append(out, 0x0b)
 				return out, nil
 			}
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b || op == 0xd1:
+		case op == 0x0f: // return
+			flush(at)
+			out = append(out, exit...)
+		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x1a || op == 0x1b || op == 0xd1:
 		case op == 0x0c || op == 0x0d || op == 0x10 || op == 0xd2 || op == 0x25 || op == 0x26 ||
 			op >= 0x20 && op <= 0x22:
 			r.u32()
@@ -325,6 +441,40 @@ func instrumentBody(out, b []byte, globals uint32, entry, check []byte) ([]byte,
 		return nil, r.err
 	}
 	return nil, errors.New("function body ends without end")
+}
+
+// funcTypeResults decodes a type section and returns each type's results. It refuses
+// anything but function types of single-byte value types (numbers, v128, funcref,
+// externref), which is all wazero accepts.
+func funcTypeResults(payload []byte) ([][]byte, error) {
+	r := reader{b: payload}
+	n := r.u32()
+	var out [][]byte
+	valid := func(vs []byte) bool {
+		for _, v := range vs {
+			switch v {
+			case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		if form := r.byte(); form != 0x60 && r.err == nil {
+			return nil, fmt.Errorf("type %d has form %#x, not a function type", i, form)
+		}
+		params := r.bytes(int(r.u32()))
+		results := r.bytes(int(r.u32()))
+		if r.err == nil && (!valid(params) || !valid(results)) {
+			return nil, fmt.Errorf("type %d has a value type this rewriter does not know", i)
+		}
+		out = append(out, results)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("type section: %w", r.err)
+	}
+	return out, nil
 }
 
 // reader decodes Wasm binary primitives; the first error sticks.

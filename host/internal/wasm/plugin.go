@@ -24,6 +24,7 @@ import (
 	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -208,8 +209,10 @@ func Open(ctx context.Context, o Options) (_ *Plugin, err error) {
 	p.mode = o.Interrupt
 	if p.mode == InterruptAuto {
 		p.mode = InterruptCloseOnDone
-		if ib, err := instrumentInterrupts(b); err == nil {
+		if ib, check, err := instrumentInterrupts(b); err == nil {
 			bin, p.mode = ib, InterruptFlag
+			// The listener on $check is compiled into the module.
+			ctx = experimental.WithFunctionListenerFactory(ctx, checkFactory(check))
 		} else if o.Logger != nil {
 			o.Logger.Info("plugin loops cannot be instrumented; using wazero's WithCloseOnContextDone",
 				slog.String("plugin", p.name), slog.String("reason", err.Error()))
@@ -350,6 +353,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 			return nil, fmt.Errorf("plugin %s: the instrumented module lacks its interrupt flag", p.name)
 		}
 		in.flag = g
+		in.room = mod.ExportedGlobal(roomExport)
 	}
 	for _, name := range []string{startExport, abi.ExportInitialize} {
 		fn := mod.ExportedFunction(name)

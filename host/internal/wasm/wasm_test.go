@@ -12,6 +12,7 @@ import (
 	"github.com/larder-dev/larder/host/internal/fixturebuild"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 func fixture(t testing.TB, name string) string {
@@ -91,14 +92,21 @@ var spinModule = []byte{
 func spin(tb testing.TB, mode InterruptMode) (api.Function, api.MutableGlobal, func()) {
 	ctx := context.Background()
 	bin := spinModule
+	cctx := ctx
 	if mode == InterruptFlag {
 		var err error
-		if bin, err = instrumentInterrupts(spinModule); err != nil {
+		var check uint32
+		if bin, check, err = instrumentInterrupts(spinModule); err != nil {
 			tb.Fatal(err)
 		}
+		cctx = experimental.WithFunctionListenerFactory(ctx, checkFactory(check))
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(mode == InterruptCloseOnDone))
-	mod, err := rt.Instantiate(ctx, bin)
+	cm, err := rt.CompileModule(cctx, bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,15 +179,69 @@ func TestInstrumentRefusals(t *testing.T) {
 	bad := append([]byte(nil), spinModule...)
 	i := strings.Index(string(bad), "\x20\x01\x41\x01")
 	bad[i], bad[i+1] = 0x23, 0x00 // local.get 1 -> global.get 0
-	if _, err := instrumentInterrupts(bad); err == nil || !strings.Contains(err.Error(), "global index 0 out of range") {
+	if _, _, err := instrumentInterrupts(bad); err == nil || !strings.Contains(err.Error(), "global index 0 out of range") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := instrumentInterrupts([]byte("\x00asm\x02\x00\x00\x00")); err == nil {
+	if _, _, err := instrumentInterrupts([]byte("\x00asm\x02\x00\x00\x00")); err == nil {
 		t.Error("accepted version 2")
 	}
-	noMem := append(append([]byte(nil), spinModule[:20]...), spinModule[25:]...)
-	if _, err := instrumentInterrupts(noMem); err == nil || !strings.Contains(err.Error(), "no memory") {
-		t.Errorf("module without memory: %v", err)
+	twice := append(append([]byte(nil), spinModule...), spinModule[8:20]...) // type and function sections again
+	if _, _, err := instrumentInterrupts(twice); err == nil || !strings.Contains(err.Error(), "appears twice") {
+		t.Errorf("module with a repeated section: %v", err)
+	}
+}
+
+// TestInstrumentAddsSections checks that a module lacking the sections the rewrite
+// extends (types, functions, globals, exports, code) gets them, and still compiles.
+func TestInstrumentAddsSections(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	for name, mod := range map[string][]byte{
+		"empty":       []byte("\x00asm\x01\x00\x00\x00"),
+		"memory only": []byte("\x00asm\x01\x00\x00\x00\x05\x03\x01\x00\x01"),
+	} {
+		b, check, err := instrumentInterrupts(mod)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if check != 0 {
+			t.Errorf("%s: $check has index %d, want 0", name, check)
+		}
+		cm, err := rt.CompileModule(ctx, b)
+		if err != nil {
+			t.Fatalf("%s: the instrumented module does not compile: %v", name, err)
+		}
+		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			t.Fatalf("%s: instantiating: %v", name, err)
+		}
+		if _, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal); !ok {
+			t.Errorf("%s: no mutable %s export", name, interruptExport)
+		}
+		mod.Close(ctx)
+	}
+}
+
+// TestCheckListenerStopsAtDeadline checks the deadline check in the guest's goroutine
+// alone, with no timer to set the flag: an endless loop traps soon after the deadline.
+func TestCheckListenerStopsAtDeadline(t *testing.T) {
+	fn, flag, done := spin(t, InterruptFlag)
+	defer done()
+	in := &instance{flag: flag, deadline: time.Now().Add(20 * time.Millisecond)}
+	ctx := &callCtx{Context: context.Background(), in: in}
+	start := time.Now()
+	stack := []uint64{1 << 31}
+	err := fn.CallWithStack(ctx, stack)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("spin past its deadline returned %v", err)
+	}
+	if flag.Get() != 1 {
+		t.Errorf("the flag is %d, want 1", flag.Get())
+	}
+	// Generous: this shows the loop was stopped by the check, not that it was fast.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
 	}
 }
 
@@ -191,4 +253,112 @@ func FuzzInstrument(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		instrumentInterrupts(b)
 	})
+}
+
+// depthModule exports pair(x) -> (i32, i32), which leaves through a br_if to its own
+// label ((7, 8) for x = 0, else (x, x)), and rec(n), which recurses n deep and leaves
+// the base case through return: the ways out of a function the call counter must see.
+// It also exports tree(n) = 2^n, computed by 2^n calls n deep and no loop.
+func depthModule() []byte {
+	sec := func(id byte, entries ...[]byte) []byte {
+		p := uleb(uint64(len(entries)))
+		for _, e := range entries {
+			p = append(p, e...)
+		}
+		return append(append([]byte{id}, uleb(uint64(len(p)))...), p...)
+	}
+	body := func(code ...byte) []byte { return append(uleb(uint64(len(code))), code...) }
+	exp := func(name string, fn byte) []byte { return append(append([]byte{byte(len(name))}, name...), 0x00, fn) }
+	return cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(1, []byte{0x60, 1, 0x7f, 2, 0x7f, 0x7f}, []byte{0x60, 1, 0x7f, 1, 0x7f}),
+		sec(3, []byte{0}, []byte{1}, []byte{1}),
+		sec(5, []byte{0x00, 0x01}),
+		sec(7, exp("pair", 0), exp("rec", 1), exp("tree", 2)),
+		sec(10,
+			body(0x00, 0x41, 7, 0x41, 8, 0x20, 0, 0x45, 0x0d, 0, 0x1a, 0x1a, 0x20, 0, 0x20, 0, 0x0b),
+			body(0x00, 0x20, 0, 0x45, 0x04, 0x40, 0x41, 0, 0x0f, 0x0b,
+				0x20, 0, 0x41, 1, 0x6b, 0x10, 1, 0x41, 1, 0x6a, 0x0b),
+			body(0x00, 0x20, 0, 0x45, 0x04, 0x7f, 0x41, 1, 0x05,
+				0x20, 0, 0x41, 1, 0x6b, 0x10, 2, 0x20, 0, 0x41, 1, 0x6b, 0x10, 2, 0x6a, 0x0b, 0x0b),
+		),
+	)
+}
+
+// TestCallDepthLimit checks the call counter of the instrumentation: results of
+// functions that leave through a branch or return are unchanged, every way out gives
+// the frame back (more calls than the limit in a row succeed), and a recursion deeper
+// than maxCallDepth traps with the counter at zero.
+func TestCallDepthLimit(t *testing.T) {
+	ctx := context.Background()
+	bin, _, err := instrumentInterrupts(depthModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, rec, room := mod.ExportedFunction("pair"), mod.ExportedFunction("rec"), mod.ExportedGlobal(roomExport)
+	for i := 0; i < maxCallDepth+10; i++ {
+		x := uint64(i % 3)
+		res, err := pair.Call(ctx, x)
+		want := []uint64{x, x}
+		if x == 0 {
+			want = []uint64{7, 8}
+		}
+		if err != nil || len(res) != 2 || res[0] != want[0] || res[1] != want[1] {
+			t.Fatalf("pair(%d) = %v, %v; want %v", x, res, err, want)
+		}
+	}
+	for _, n := range []uint64{0, 1000, maxCallDepth - 1} {
+		if res, err := rec.Call(ctx, n); err != nil || res[0] != n {
+			t.Fatalf("rec(%d) = %v, %v", n, res, err)
+		}
+	}
+	if got := room.Get(); got != maxCallDepth {
+		t.Fatalf("after balanced calls the counter is %d, want %d", got, maxCallDepth)
+	}
+	if _, err := rec.Call(ctx, maxCallDepth); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("rec(%d) returned %v, want a trap", maxCallDepth, err)
+	}
+	if got := room.Get(); got != 0 {
+		t.Errorf("after the depth trap the counter is %d, want 0", got)
+	}
+}
+
+// TestCallTreeStopsAtDeadline checks that a guest that never loops but calls without
+// end, staying shallow, reaches the deadline check: function entries spend the budget
+// that leads to $check.
+func TestCallTreeStopsAtDeadline(t *testing.T) {
+	ctx := context.Background()
+	bin, check, err := instrumentInterrupts(depthModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(experimental.WithFunctionListenerFactory(ctx, checkFactory(check)), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := mod.ExportedFunction("tree")
+	flag := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if res, err := tree.Call(ctx, 16); err != nil || res[0] != 1<<16 {
+		t.Fatalf("tree(16) = %v, %v", res, err)
+	}
+	in := &instance{flag: flag, deadline: time.Now().Add(20 * time.Millisecond)}
+	start := time.Now()
+	_, err = tree.Call(&callCtx{Context: ctx, in: in}, 60) // 2^60 calls
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || flag.Get() != 1 {
+		t.Fatalf("tree(60) past its deadline returned %v with the flag at %d", err, flag.Get())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping took %v", took)
+	}
 }

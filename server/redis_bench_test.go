@@ -16,6 +16,7 @@ import (
 	"github.com/larder-dev/larder/host"
 	"github.com/larder-dev/larder/host/feast"
 	"github.com/larder-dev/larder/host/nativestore"
+	"github.com/larder-dev/larder/host/registry"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,6 +38,7 @@ func BenchmarkGetOnlineFeaturesRedis(b *testing.B) {
 	}
 	dir := b.TempDir()
 	benchRepo(b, dir) // registry and rows (SQLite); the rows are loaded into Redis below
+	addSplitViews(b, dir)
 	yaml := "project: " + benchProject + "\nregistry: data/registry.db\nprovider: local\n" +
 		"online_store:\n  type: redis\n  connection_string: \"" + u.Host + ",db=" + strconv.Itoa(redisBenchDB) + "\"\n" +
 		"offline_store: null\nentity_key_serialization_version: 3\n"
@@ -50,6 +52,9 @@ func BenchmarkGetOnlineFeaturesRedis(b *testing.B) {
 	}
 	wasmFS := openStore(b, dir, time.Now())
 	loadRedisBench(b, New(wasmFS, Options{}).Handler())
+	for v := 0; v < splitViews; v++ {
+		loadRedisView(b, New(wasmFS, Options{}).Handler(), splitView(v), benchFeatures/splitViews)
+	}
 	nativeFS, err := host.Open(context.Background(), dir, host.OpenOptions{
 		PluginDir: pluginDir(b), CacheDir: filepath.Join(os.TempDir(), "larder-test-wazero-cache"),
 		OnlineStore: nativestore.NewRedis(client),
@@ -59,17 +64,27 @@ func BenchmarkGetOnlineFeaturesRedis(b *testing.B) {
 	}
 	defer nativeFS.Close(context.Background())
 
-	for _, size := range []struct{ entities, features int }{{1, 10}, {1, 50}, {100, 50}} {
+	// views = 1: the features come from one view; views = 5: from five views of 10 features
+	// (the issue's 100 × 50 shape), which makes five times as many HMGETs of fewer fields.
+	for _, size := range []struct{ entities, features, views int }{{1, 10, 1}, {1, 50, 1}, {100, 50, 1}, {1, 50, 5}, {100, 50, 5}} {
 		for _, side := range []struct {
 			name string
 			fs   *host.FeatureStore
 		}{{"wasm", wasmFS}, {"native", nativeFS}} {
-			b.Run(fmt.Sprintf("%dx%d/%s", size.entities, size.features, side.name), func(b *testing.B) {
+			name := fmt.Sprintf("%dx%d/%s", size.entities, size.features, side.name)
+			if size.views > 1 {
+				name = fmt.Sprintf("%dx%d/views=%d/%s", size.entities, size.features, size.views, side.name)
+			}
+			b.Run(name, func(b *testing.B) {
 				srv := New(side.fs, Options{})
 				h := srv.Handler()
 				bodies := make([]string, 64)
 				for i := range bodies {
-					bodies[i] = benchBody(size.entities, size.features, i*size.entities)
+					if size.views > 1 {
+						bodies[i] = splitBenchBody(size.entities, size.features, i*size.entities)
+					} else {
+						bodies[i] = benchBody(size.entities, size.features, i*size.entities)
+					}
 				}
 				if r := do(h, "POST", "/get-online-features", bodies[0]); r.status != 200 || strings.Contains(string(r.body), "NOT_FOUND") {
 					b.Fatalf("warm-up: %d %.300s", r.status, r.body)
@@ -92,14 +107,68 @@ func BenchmarkGetOnlineFeaturesRedis(b *testing.B) {
 	}
 }
 
+// splitViews views of benchFeatures/splitViews features each hold the same kind of data
+// as benchView, for requests whose features span several views.
+const splitViews = 5
+
+func splitView(v int) string { return fmt.Sprintf("%s_%d", benchView, v) }
+
+// addSplitViews adds the split views to the registry benchRepo wrote.
+func addSplitViews(tb testing.TB, dir string) {
+	tb.Helper()
+	st := registry.NewFileStore(filepath.Join(dir, "data", "registry.db"))
+	reg, err := st.Load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	base := reg.FeatureViews[0].Spec
+	for v := 0; v < splitViews; v++ {
+		fv := *base
+		fv.Name = splitView(v)
+		fv.Features = base.Features[:benchFeatures/splitViews]
+		reg.FeatureViews = append(reg.FeatureViews, &registry.FeatureView{Spec: &fv})
+	}
+	if err := st.Save(reg); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// splitBenchBody is benchBody with the features taken evenly from the split views.
+func splitBenchBody(entities, features, offset int) string {
+	var b strings.Builder
+	b.WriteString(`{"entities": {"driver_id": [`)
+	for e := 0; e < entities; e++ {
+		if e > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(1000 + (offset+e)%benchEntities))
+	}
+	b.WriteString(`]}, "features": [`)
+	for f := 0; f < features; f++ {
+		if f > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%s:f%d"`, splitView(f%splitViews), f/splitViews)
+	}
+	// The views share feature names, so the response names them view__feature.
+	b.WriteString(`], "full_feature_names": true}`)
+	return b.String()
+}
+
 // loadRedisBench writes the benchmark rows through /write-to-online-store (so through
 // the redis plugin), as benchRepo does for SQLite.
 func loadRedisBench(tb testing.TB, h http.Handler) {
 	tb.Helper()
+	loadRedisView(tb, h, benchView, benchFeatures)
+}
+
+// loadRedisView writes the benchmark rows of view (its first features features).
+func loadRedisView(tb testing.TB, h http.Handler, view string, features int) {
+	tb.Helper()
 	const batch = 250
 	for start := 0; start < benchEntities; start += batch {
 		var b strings.Builder
-		b.WriteString(`{"feature_view_name": "` + benchView + `", "df": {"driver_id": [`)
+		b.WriteString(`{"feature_view_name": "` + view + `", "df": {"driver_id": [`)
 		for e := start; e < start+batch; e++ {
 			if e > start {
 				b.WriteByte(',')
@@ -114,7 +183,7 @@ func loadRedisBench(tb testing.TB, h http.Handler) {
 			b.WriteString(`"2025-01-14T12:00:00Z"`)
 		}
 		b.WriteByte(']')
-		for f := 0; f < benchFeatures; f++ {
+		for f := 0; f < features; f++ {
 			fmt.Fprintf(&b, `, "f%d": [`, f)
 			for e := start; e < start+batch; e++ {
 				if e > start {

@@ -13,144 +13,209 @@ import (
 	"github.com/larder-dev/larder/host/offlineengine"
 )
 
-// BenchmarkHistorical compares Larder's historical retrieval pipeline (the Wasm planner's
-// plan, run on the sandboxed engine, rows streamed through Go into a Parquet file) with a
-// hand-written DuckDB ASOF query writing the same join with DuckDB's own Parquet writer.
-// The hand-written query does less: no TTL and no created-timestamp tie-break.
+// Benchmark data for historical retrieval: an entity frame (driver_id, customer_id,
+// event_timestamp, label over 30 days) and three feature views over 100 000 drivers and
+// 100 000 customers, each a Parquet file of viewRows rows:
 //
-//	LARDER_BENCH_ENTITY_ROWS=1000000 go test ./host -run XXX -bench BenchmarkHistorical -benchtime 1x
-func BenchmarkHistorical(b *testing.B) {
-	n := 100_000
-	if s := os.Getenv("LARDER_BENCH_ENTITY_ROWS"); s != "" {
-		n, _ = strconv.Atoi(s)
+//	driver_stats    driver_id, event_timestamp, created, conv_rate, acc_rate, avg_daily_trips  TTL 7 days
+//	customer_stats  customer_id, event_timestamp, spend, orders                                 TTL 2 days
+//	driver_quality  driver_id, event_timestamp, rating                                          no TTL
+//
+// scripts/bench-historical.sh reads the same files with the larder CLI, the hand-written
+// query and Feast; histBenchEntityQuery and histBenchViewQueries are its data too.
+const histBenchKeys = 100_000
+
+func histBenchViewQueries(viewRows int) map[string]string {
+	n, k := strconv.Itoa(viewRows), strconv.Itoa(histBenchKeys)
+	return map[string]string{
+		"driver_stats": `SELECT i % ` + k + ` AS driver_id,
+			TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(((i * 2654435761) % 2592000)::BIGINT) AS event_timestamp,
+			TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(((i * 2654435761) % 2592000)::BIGINT + (i % 3600)) AS created,
+			((i * 7) % 1000) / 1000.0 AS conv_rate, ((i * 13) % 1000) / 1000.0 AS acc_rate, (i % 97)::BIGINT AS avg_daily_trips
+			FROM range(` + n + `) t(i)`,
+		"customer_stats": `SELECT (i * 7919) % ` + k + ` AS customer_id,
+			TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(((i * 40503) % 2592000)::BIGINT) AS event_timestamp,
+			((i * 11) % 10000) / 100.0 AS spend, (i % 53)::BIGINT AS orders
+			FROM range(` + n + `) t(i)`,
+		"driver_quality": `SELECT (i * 31) % ` + k + ` AS driver_id,
+			TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(((i * 69069) % 2592000)::BIGINT) AS event_timestamp,
+			((i * 17) % 500) / 100.0 AS rating
+			FROM range(` + n + `) t(i)`,
 	}
+}
+
+func histBenchEntityQuery(rows int) string {
+	k := strconv.Itoa(histBenchKeys)
+	return `SELECT (hash(i + 1) % ` + k + `)::BIGINT AS driver_id, ((i * 40503 + 17) % ` + k + `)::BIGINT AS customer_id,
+		TIMESTAMPTZ '2026-01-03 00:00:00+00' + to_microseconds((hash(i) % 2592000000000)::BIGINT) AS event_timestamp,
+		(i % 2)::BIGINT AS label
+		FROM range(` + strconv.Itoa(rows) + `) t(i)`
+}
+
+// histBenchData writes the benchmark files into dir unless they are there already (a
+// big run generates them once) and returns the entity file's path.
+func histBenchData(tb testing.TB, db *sql.DB, dir string, entityRows, viewRows int) string {
+	tb.Helper()
+	write := func(path, query string) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		tmp := path + ".tmp"
+		if _, err := db.Exec(`COPY (` + query + `) TO ` + sqlQuote(tmp) + ` (FORMAT parquet)`); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for name, q := range histBenchViewQueries(viewRows) {
+		write(filepath.Join(dir, name+"_"+strconv.Itoa(viewRows)+".parquet"), q)
+	}
+	ents := filepath.Join(dir, "entities_"+strconv.Itoa(entityRows)+".parquet")
+	write(ents, histBenchEntityQuery(entityRows))
+	return ents
+}
+
+// BenchmarkHistorical compares Larder's historical retrieval with a hand-written DuckDB
+// ASOF query writing the same join with DuckDB's own Parquet writer (the floor; it does
+// less: no TTL, no created-timestamp or file-order tie-break, no entity-row order).
+//
+//	larder         the Wasm planner's plan, run on the sandboxed engine, DuckDB writing
+//	               the Parquet file (GetHistoricalFeatures' path when no ODFV applies)
+//	larder-stream  the same plan with the rows streamed through Go into arrowout's
+//	               Parquet writer (the path of ODFVs and of the HTTP endpoint)
+//	duckdb-asof    the hand-written query, COPY … TO Parquet
+//
+// Sizes: LARDER_BENCH_ENTITY_ROWS (default 100 000) entity rows, LARDER_BENCH_VIEW_ROWS
+// (default the same) rows per view; LARDER_BENCH_DATA keeps the files between runs.
+//
+//	LARDER_BENCH_ENTITY_ROWS=1000000 LARDER_BENCH_VIEW_ROWS=10000000 go test ./host -run XXX -bench BenchmarkHistorical -benchtime 1x
+func BenchmarkHistorical(b *testing.B) {
+	envInt := func(name string, def int) int {
+		if s := os.Getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				b.Fatalf("%s=%q is not a positive number", name, s)
+			}
+			return n
+		}
+		return def
+	}
+	n := envInt("LARDER_BENCH_ENTITY_ROWS", 100_000)
+	viewRows := envInt("LARDER_BENCH_VIEW_ROWS", n)
 	ctx := context.Background()
-	dir := b.TempDir()
-	q := func(p string) string { return sqlQuote(filepath.Join(dir, p)) }
+	dir := os.Getenv("LARDER_BENCH_DATA")
+	if dir == "" {
+		dir = b.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	outDir := b.TempDir()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	N := strconv.Itoa(n)
-	for _, s := range []string{
-		// Entities: 10 000 drivers, 1 000 customers, over 30 days.
-		`COPY (SELECT (i * 7919) % 10000 AS driver_id, 'c' || ((i * 31) % 1000) AS customer,
-			TIMESTAMP '2026-01-01' + to_microseconds(((i * 2654435761) % 2592000000000)::BIGINT) AS event_timestamp, i AS label
-			FROM range(` + N + `) t(i)) TO ` + q("entities.parquet") + ` (FORMAT parquet)`,
-		// Three views of n rows each: per driver, per customer, global.
-		`COPY (SELECT i % 10000 AS driver_id, TIMESTAMP '2026-01-01' + to_microseconds(((i * 40503) % 2592000000000)::BIGINT) AS ts,
-			TIMESTAMP '2026-01-01' + to_microseconds(i) AS created, (i % 997) / 7.0 AS conv, (i % 13)::INTEGER AS trips
-			FROM range(` + N + `) t(i)) TO ` + q("drivers.parquet") + ` (FORMAT parquet)`,
-		`COPY (SELECT 'c' || (i % 1000) AS customer, TIMESTAMP '2026-01-01' + to_microseconds(((i * 69069) % 2592000000000)::BIGINT) AS ts,
-			i AS spend FROM range(` + N + `) t(i)) TO ` + q("customers.parquet") + ` (FORMAT parquet)`,
-		`COPY (SELECT TIMESTAMP '2026-01-01' + to_microseconds(i * 60000000) AS ts, i AS active
-			FROM range(43200) t(i)) TO ` + q("global.parquet") + ` (FORMAT parquet)`,
-	} {
-		if _, err := db.Exec(s); err != nil {
-			b.Fatal(err)
-		}
+	ents := histBenchData(b, db, dir, n, viewRows)
+	viewPath := func(name string) string {
+		return filepath.Join(dir, name+"_"+strconv.Itoa(viewRows)+".parquet")
 	}
-	ents := filepath.Join(dir, "entities.parquet")
-	src := func(name, ts, created string) OfflineSource {
-		return OfflineSource{Name: name, Path: filepath.Join(dir, name+".parquet"), FileFormat: "parquet", TimestampField: ts, CreatedTimestampColumn: created}
+	src := func(name, created string) OfflineSource {
+		return OfflineSource{Name: name, Path: viewPath(name), FileFormat: "parquet", TimestampField: "event_timestamp", CreatedTimestampColumn: created}
 	}
 	day := int64(86400_000_000)
 	preq := HistoricalPlanRequest{
 		Project: "bench",
 		Entities: EntitySource{Path: ents, FileFormat: "parquet", TimestampField: "event_timestamp", Columns: []PlanColumn{
-			{Name: "driver_id", Type: abi.TypeInt64}, {Name: "customer", Type: abi.TypeString}, {Name: "event_timestamp", Type: abi.TypeUnixTimestamp}, {Name: "label", Type: abi.TypeInt64}}},
+			{Name: "driver_id", Type: abi.TypeInt64}, {Name: "customer_id", Type: abi.TypeInt64},
+			{Name: "event_timestamp", Type: abi.TypeUnixTimestamp}, {Name: "label", Type: abi.TypeInt64}}},
 		Views: []HistoricalView{
-			{Name: "drivers", Source: src("drivers", "ts", "created"), JoinKeys: []HistoricalJoinKey{{Name: "driver_id", Type: abi.TypeInt64}},
-				Features: []PlanColumn{{Name: "conv", Type: abi.TypeDouble}, {Name: "trips", Type: abi.TypeInt32}}, TTL: 7 * day},
-			{Name: "customers", Source: src("customers", "ts", ""), JoinKeys: []HistoricalJoinKey{{Name: "customer", Type: abi.TypeString}},
-				Features: []PlanColumn{{Name: "spend", Type: abi.TypeInt64}}},
-			{Name: "global", Source: src("global", "ts", ""), Features: []PlanColumn{{Name: "active", Type: abi.TypeInt64}}, TTL: day},
+			{Name: "driver_stats", Source: src("driver_stats", "created"), JoinKeys: []HistoricalJoinKey{{Name: "driver_id", Type: abi.TypeInt64}},
+				Features: []PlanColumn{{Name: "conv_rate", Type: abi.TypeDouble}, {Name: "acc_rate", Type: abi.TypeDouble},
+					{Name: "avg_daily_trips", Type: abi.TypeInt64}}, TTL: 7 * day},
+			{Name: "customer_stats", Source: src("customer_stats", ""), JoinKeys: []HistoricalJoinKey{{Name: "customer_id", Type: abi.TypeInt64}},
+				Features: []PlanColumn{{Name: "spend", Type: abi.TypeDouble}, {Name: "orders", Type: abi.TypeInt64}}, TTL: 2 * day},
+			{Name: "driver_quality", Source: src("driver_quality", ""), JoinKeys: []HistoricalJoinKey{{Name: "driver_id", Type: abi.TypeInt64}},
+				Features: []PlanColumn{{Name: "rating", Type: abi.TypeDouble}}},
 		},
 	}
 	access := offlineengine.Access{Paths: []string{ents}}
 	for _, v := range preq.Views {
 		access.Paths = append(access.Paths, v.Source.Path)
 	}
-
-	b.Run("larder", func(b *testing.B) {
+	rowsPerSec := func(b *testing.B) {
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	}
+	larder := func(b *testing.B, run func(plan *offlineengine.Plan, out string) (int64, error)) {
 		store, err := LoadOfflineStore(ctx, PluginConfig{Path: testPlugin(b, "duckdb"), CacheDir: "-"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer store.Close(ctx)
-		out := filepath.Join(dir, "larder.parquet")
+		out := filepath.Join(outDir, "larder.parquet")
 		b.ResetTimer() // loading (compiling) the plugin is a start-up cost, not a retrieval's
 		for i := 0; i < b.N; i++ {
 			plan, err := store.PlanHistorical(ctx, preq)
 			if err != nil {
 				b.Fatal(err)
 			}
-			f, err := os.Create(out)
-			if err != nil {
+			if err := os.WriteFile(out, nil, 0o644); err != nil {
 				b.Fatal(err)
 			}
-			pw, err := arrowout.NewParquetWriter(f, plan.ResultSchema)
+			rows, err := run(plan, out)
 			if err != nil {
-				b.Fatal(err)
-			}
-			rows, err := offlineengine.Execute(ctx, plan, offlineengine.Options{Access: access}, pw.Write)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pw.Close(); err != nil {
 				b.Fatal(err)
 			}
 			if rows != int64(n) {
 				b.Fatalf("%d rows, want %d", rows, n)
 			}
 		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		rowsPerSec(b)
+	}
+
+	b.Run("larder", func(b *testing.B) {
+		larder(b, func(plan *offlineengine.Plan, out string) (int64, error) {
+			return offlineengine.ExecuteToParquet(ctx, plan, offlineengine.Options{Access: access}, out)
+		})
 	})
-	// The hand-written query streamed through Larder's path (engine → Go → Arrow →
-	// Parquet): tells the cost of the plan's extra work from the cost of the streaming.
-	b.Run("duckdb-asof-via-larder-stream", func(b *testing.B) {
-		plan := &offlineengine.Plan{Dialect: offlineengine.DialectDuckDB, SQL: `
-				SELECT e.*, d.conv, d.trips, c.spend, g.active
-				FROM read_parquet(` + q("entities.parquet") + `) e
-				ASOF LEFT JOIN read_parquet(` + q("drivers.parquet") + `) d ON e.driver_id = d.driver_id AND e.event_timestamp >= d.ts
-				ASOF LEFT JOIN read_parquet(` + q("customers.parquet") + `) c ON e.customer = c.customer AND e.event_timestamp >= c.ts
-				ASOF LEFT JOIN read_parquet(` + q("global.parquet") + `) g ON e.event_timestamp >= g.ts`,
-			Params: []any{},
-			ResultSchema: []offlineengine.Column{{Name: "driver_id", Type: abi.TypeInt64}, {Name: "customer", Type: abi.TypeString},
-				{Name: "event_timestamp", Type: abi.TypeUnixTimestamp}, {Name: "label", Type: abi.TypeInt64}, {Name: "conv", Type: abi.TypeDouble},
-				{Name: "trips", Type: abi.TypeInt32}, {Name: "spend", Type: abi.TypeInt64}, {Name: "active", Type: abi.TypeInt64}}}
-		for i := 0; i < b.N; i++ {
-			f, err := os.Create(filepath.Join(dir, "stream.parquet"))
+	b.Run("larder-stream", func(b *testing.B) {
+		larder(b, func(plan *offlineengine.Plan, out string) (int64, error) {
+			f, err := os.Create(out)
 			if err != nil {
-				b.Fatal(err)
+				return 0, err
 			}
 			pw, err := arrowout.NewParquetWriter(f, plan.ResultSchema)
 			if err != nil {
-				b.Fatal(err)
+				return 0, err
 			}
-			if _, err := offlineengine.Execute(ctx, plan, offlineengine.Options{Access: access}, pw.Write); err != nil {
-				b.Fatal(err)
+			rows, err := offlineengine.Execute(ctx, plan, offlineengine.Options{Access: access}, pw.Write)
+			if err != nil {
+				return 0, err
 			}
-			if err := pw.Close(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			return rows, pw.Close()
+		})
 	})
 	b.Run("duckdb-asof", func(b *testing.B) {
+		query := histBenchFloorSQL(ents, viewPath("driver_stats"), viewPath("customer_stats"), viewPath("driver_quality"),
+			filepath.Join(outDir, "duckdb.parquet"))
 		for i := 0; i < b.N; i++ {
-			_, err := db.Exec(`COPY (
-				SELECT e.*, d.conv, d.trips, c.spend, g.active
-				FROM read_parquet(` + q("entities.parquet") + `) e
-				ASOF LEFT JOIN read_parquet(` + q("drivers.parquet") + `) d ON e.driver_id = d.driver_id AND e.event_timestamp >= d.ts
-				ASOF LEFT JOIN read_parquet(` + q("customers.parquet") + `) c ON e.customer = c.customer AND e.event_timestamp >= c.ts
-				ASOF LEFT JOIN read_parquet(` + q("global.parquet") + `) g ON e.event_timestamp >= g.ts
-			) TO ` + q("duckdb.parquet") + ` (FORMAT parquet)`)
-			if err != nil {
+			if _, err := db.Exec(query); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		rowsPerSec(b)
 	})
+}
+
+// histBenchFloorSQL is the hand-written query of the benchmark: what one would type
+// into DuckDB for this join, three ASOF LEFT JOINs and a COPY. It keeps no TTL, breaks no
+// ties and leaves the rows in whatever order the joins produce.
+func histBenchFloorSQL(ents, drivers, customers, quality, out string) string {
+	return `COPY (
+		SELECT e.*, d.conv_rate, d.acc_rate, d.avg_daily_trips, c.spend, c.orders, q.rating
+		FROM read_parquet(` + sqlQuote(ents) + `) e
+		ASOF LEFT JOIN read_parquet(` + sqlQuote(drivers) + `) d ON e.driver_id = d.driver_id AND e.event_timestamp >= d.event_timestamp
+		ASOF LEFT JOIN read_parquet(` + sqlQuote(customers) + `) c ON e.customer_id = c.customer_id AND e.event_timestamp >= c.event_timestamp
+		ASOF LEFT JOIN read_parquet(` + sqlQuote(quality) + `) q ON e.driver_id = q.driver_id AND e.event_timestamp >= q.event_timestamp
+	) TO ` + sqlQuote(out) + ` (FORMAT parquet)`
 }

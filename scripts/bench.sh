@@ -36,3 +36,10 @@ if [ -n "${BENCH_FEAST:-}" ]; then
 	echo "== scripts/bench-redis.sh"
 	scripts/bench-redis.sh | tee "$out/bench-redis.txt"
 fi
+# Issue 5's historical retrieval at 100k/1M/10M entity rows vs the hand-written DuckDB query
+# and Feast's get_historical_features: generates ~500 MB of Parquet once and takes about an
+# hour (Feast), so it runs only when asked: LARDER_BENCH_HISTORICAL=1.
+if [ -n "${LARDER_BENCH_HISTORICAL:-}" ]; then
+	echo "== scripts/bench-historical.sh"
+	scripts/bench-historical.sh | tee "$out/bench-historical.txt"
+fi

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -116,26 +115,6 @@ func TestMalformedRequests(t *testing.T) {
 				t.Errorf("field %q, want %q (%s)", e.Field, tc.field, e.Error)
 			}
 		})
-	}
-}
-
-// TestOfflinePushIsNotImplemented: the offline stores plan reads but cannot take writes
-// yet, so a push that includes the offline store is refused with 501 and writes nothing.
-func TestOfflinePushIsNotImplemented(t *testing.T) {
-	srv := quickstartServer(t)
-	h := srv.Handler()
-	push := func(to string) result {
-		return do(h, "POST", "/push", `{"push_source_name": "driver_stats_push_source", "to": "`+to+`", "df": {
-			"driver_id": [4242], "event_timestamp": ["2025-01-14T00:00:00Z"], "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [1]}}`)
-	}
-	for _, to := range []string{"offline", "online_and_offline"} {
-		if r := push(to); r.status != http.StatusNotImplemented || !strings.Contains(string(r.body), "offline store") {
-			t.Errorf("to=%s: %d %s", to, r.status, r.body)
-		}
-	}
-	r := do(h, "POST", "/get-online-features", `{"entities": {"driver_id": [4242]}, "features": ["driver_hourly_stats_fresh:conv_rate"]}`)
-	if !strings.Contains(string(r.body), "NOT_FOUND") {
-		t.Errorf("a refused online_and_offline push wrote online: %s", r.body)
 	}
 }
 

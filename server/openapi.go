@@ -36,12 +36,13 @@ const openAPISpec = `{
     "/push": {
       "post": {
         "summary": "Pushes feature data to the online and/or offline store of every feature view fed by a push source.",
+        "description": "to=offline appends the rows to the views' batch source file through the offline store plugin (the frame must hold exactly the file's columns, by name or field_mapping name); the file is replaced atomically and left intact on failure. to=online_and_offline validates both sides first, appends offline, then writes online; if the online write fails after the append, the error says so and the push should be retried with to=online.",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}}},
         "responses": {
           "200": {"description": "Pushed (empty body)"},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "422": {"$ref": "#/components/responses/Unprocessable"},
-          "501": {"description": "The destination cannot take writes (offline push without an offline writer)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "501": {"description": "The offline store plugin cannot plan writes (no larder_offline_plan_write)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }

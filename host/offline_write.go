@@ -343,6 +343,10 @@ func (fs *FeatureStore) prepareOfflineWrites(ctx context.Context, views []*viewD
 	// each hold one and wait for the other.
 	sort.Slice(targets, func(i, j int) bool { return targets[i].source.Path < targets[j].source.Path })
 	for _, w := range targets {
+		if w.source.Path == "" {
+			return nil, fmt.Errorf("the batch source %q of feature view %q is %s; offline pushes append to Parquet or CSV files only: %w",
+				w.source.Name, w.view, w.source.describe(), abi.ErrUnimplemented)
+		}
 		if st, err := os.Stat(w.source.Path); err != nil || !st.Mode().IsRegular() {
 			return nil, Requestf(Unprocessable, "push_source_name",
 				"the batch source %q of feature view %q is not a single file (%s); offline pushes append to one Parquet or CSV file", w.source.Name, w.view, w.source.Path)

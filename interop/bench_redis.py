@@ -25,6 +25,7 @@ Run with Feast's interpreter: /opt/feast-venv/bin/python interop/bench_redis.py 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -143,7 +144,9 @@ def main() -> None:
     store = FeatureStore(repo_path=str(a))
 
     def feast_materialize() -> None:
-        store.materialize(datetime.fromisoformat(START), datetime.fromisoformat(END))
+        # Feast prints progress on stdout, which carries this script's JSON result.
+        with contextlib.redirect_stdout(sys.stderr):
+            store.materialize(datetime.fromisoformat(START), datetime.fromisoformat(END))
 
     def larder_materialize() -> None:
         p = subprocess.run([str(args.larder), "materialize", "-C", str(b), START, LARDER_END],

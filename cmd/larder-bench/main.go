@@ -121,6 +121,7 @@ func load(ctx context.Context, args []string) error {
 	fl.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "unmeasured start of each run")
 	fl.DurationVar(&c.closedFor, "closed", 3*time.Second, "duration of the closed-loop saturation run")
 	fl.IntVar(&c.conns, "conns", 8, "connections of the closed-loop saturation run")
+	closedOnly := fl.Bool("closed-only", false, "only the closed-loop run (to tune a server's workers)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -165,6 +166,9 @@ func load(ctx context.Context, args []string) error {
 			closedLoop(ctx, c.client, tg.value, body, c.conns, 0, c.warmup) // warm every worker and connection
 			r.sat = closedLoop(ctx, c.client, tg.value, body, c.conns, c.warmup, c.closedFor)
 			fmt.Fprintf(os.Stderr, "%s %s closed loop ×%d: %s\n", cs.name, tg.name, c.conns, r.sat)
+			if *closedOnly {
+				continue
+			}
 			r.maxRate, r.maxStats, r.below = search(ctx, &c, tg.value, body, r.sat.rate)
 			fmt.Fprintf(os.Stderr, "%s %s max rate at p99 ≤ %v: %.0f/s %s\n", cs.name, tg.name, c.p99Bound, r.maxRate, r.maxStats)
 			for _, rate := range c.fixed[cs.name] {
@@ -386,8 +390,9 @@ func openLoop(ctx context.Context, c *http.Client, url string, body []byte, rate
 
 // search sweeps rates upwards from 1/16 of the closed-loop saturation rate in steps of
 // 25 % and returns the highest rate whose p99 stayed within the bound with every request
-// served. It stops after two failures in a row (one failure alone can be a neighbour's
-// build stealing the CPU for a second on a shared machine) or past saturation.
+// served. A rate that fails is tried once more (on a shared machine a neighbour's build
+// can take the CPU for a second; the question is what the server sustains, not what the
+// neighbours do), and the sweep stops after two failed rates in a row or past saturation.
 func search(ctx context.Context, c *loadConfig, url string, body []byte, sat float64) (float64, stats, bool) {
 	pass := func(s stats) bool { return s.errs == 0 && s.achieved() >= 0.97 && s.p99 > 0 && s.p99 <= c.p99Bound }
 	rate := math.Max(1, sat/16)
@@ -399,6 +404,9 @@ func search(ctx context.Context, c *loadConfig, url string, body []byte, sat flo
 	)
 	for i := 0; ctx.Err() == nil && fails < 2 && rate <= sat*1.1; i++ {
 		s := openLoop(ctx, c.client, url, body, rate, c.warmup, c.step)
+		if !pass(s) {
+			s = openLoop(ctx, c.client, url, body, rate, c.warmup, c.step)
+		}
 		if i == 0 {
 			first = s
 		}

@@ -327,3 +327,21 @@ func TestReadersDuringWritesSeeWholeFiles(t *testing.T) {
 	default:
 	}
 }
+
+func FuzzDecodeWritePlan(f *testing.F) {
+	f.Add([]byte(`{"dialect":"duckdb","sql":"SELECT 1","params":[{"type":"STRING","value":"/a"}]}`))
+	f.Add([]byte(`{"dialect":"duckdb","sql":"x","params":[{"type":"BYTES","value":"AA=="},{"type":"UNIX_TIMESTAMP","value":-1},{"type":"FLOAT","value":null}]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodeWritePlan(data)
+		if err != nil {
+			if !errors.Is(err, abi.ErrBadArgument) {
+				t.Fatalf("error %v does not wrap abi.ErrBadArgument", err)
+			}
+			return
+		}
+		if p.Dialect != DialectDuckDB || strings.TrimSpace(p.SQL) == "" || len(p.SQL) > MaxSQLBytes || len(p.Params) > MaxParams {
+			t.Fatalf("accepted an invalid write plan: %+v", p)
+		}
+	})
+}

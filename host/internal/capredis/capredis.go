@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -323,7 +324,14 @@ func classify(err error) (abi.Status, bool) {
 		}
 		return abi.StatusOK, true
 	}
-	// Anything else is the connection: refused, reset, timed out, pool exhausted.
+	// A read that hit its socket deadline (go-redis sets it from the context's deadline
+	// on a pooled connection) is a server that did not answer in time, not one that
+	// refused: the plugin reports DEADLINE_EXCEEDED, as for the context itself.
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return abi.StatusDeadlineExceeded, false
+	}
+	// Anything else is the connection: refused, reset, pool exhausted.
 	return abi.StatusUnavailable, false
 }
 

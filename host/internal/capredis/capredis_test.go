@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -493,5 +494,27 @@ func TestServerStalledIsDeadlineExceeded(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the call took %v with a 200ms deadline", d)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		err        error
+		st         abi.Status
+		perCommand bool
+	}{
+		{"context deadline", context.DeadlineExceeded, abi.StatusDeadlineExceeded, false},
+		{"socket read deadline", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, abi.StatusDeadlineExceeded, false},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, abi.StatusUnavailable, false},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, abi.StatusUnavailable, false},
+		{"loading", redisError("LOADING Redis is loading the dataset in memory"), abi.StatusUnavailable, false},
+		{"noauth", redisError("NOAUTH Authentication required."), abi.StatusPermissionDenied, false},
+		{"wrongtype", redisError("WRONGTYPE Operation against a key holding the wrong kind of value"), abi.StatusOK, true},
+	} {
+		st, per := classify(tc.err)
+		if st != tc.st || per != tc.perCommand {
+			t.Errorf("%s: classify = %s, %v; want %s, %v", tc.name, st, per, tc.st, tc.perCommand)
+		}
 	}
 }

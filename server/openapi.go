@@ -136,7 +136,7 @@ const openAPISpec = `{
       "BadRequest": {"description": "Malformed or invalid request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "A referenced feature view, feature or feature service does not exist", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unprocessable": {"description": "Well-formed but unusable (unknown push source, unsupported feature)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Unavailable": {"description": "A store plugin is unhealthy or overloaded; retry later", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Unavailable": {"description": "Transient: a store's backend is down or timed out, a store plugin is unhealthy, or the server is at capacity or shutting down; the error says which. Retry after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
       "Error": {

@@ -9,7 +9,9 @@
 #
 # Cases: 1 entity × 10 features, 1 × 50 and 100 × 50, the features spread over 5 views.
 # For each: the highest open-loop rate whose p99 stays ≤ 10 ms, the closed-loop saturated
-# rate, and p50/p99 at fixed rates (cmd/larder-bench load; targets interleaved per case).
+# rate with the server's CPU time per request (its process and children, from /proc: less
+# sensitive than latency to other work on a shared machine), and p50/p99 at fixed rates
+# (cmd/larder-bench load; targets interleaved per case).
 # Also materialization rows/s into Redis, Feast and Larder (interop/bench_redis.py), and
 # a check that both wrote the same keys and bytes. The servers serve what Feast wrote.
 #
@@ -80,10 +82,12 @@ p_native=$(free_port)
 p_feast=$(free_port)
 setsid build/larder serve -C "$repo" --port "$p_wasm" >"$out/bench-redis-wasm.log" 2>&1 &
 pids+=($!)
+pid_wasm=$!
 wait_http "http://127.0.0.1:$p_wasm/health" "${pids[-1]}" "$out/bench-redis-wasm.log"
 setsid build/larder-bench serve-native -C "$repo" --port "$p_native" --redis "127.0.0.1:$rport" --db 1 \
 	>"$out/bench-redis-native.log" 2>&1 &
 pids+=($!)
+pid_native=$!
 wait_http "http://127.0.0.1:$p_native/health" "${pids[-1]}" "$out/bench-redis-native.log"
 # Feast's server tuned for this: 4 workers (of 1, 2 and 4 tried on the 2-core machine, 4
 # gave the most requests/s at both 1x10 and 100x50), no access log, no registry refreshes
@@ -93,6 +97,7 @@ feast_cmd=("$(dirname "$feast_py")/feast" serve -h 127.0.0.1 -p "$p_feast" --wor
 	--registry_ttl_sec 3600 --max-requests 100000000 --keep-alive-timeout 60)
 (cd "$repo" && TZ=UTC FEAST_USAGE=False exec setsid "${feast_cmd[@]}") >"$out/bench-redis-feast.log" 2>&1 &
 pids+=($!)
+pid_feast=$!
 wait_http "http://127.0.0.1:$p_feast/health" "${pids[-1]}" "$out/bench-redis-feast.log"
 
 echo "feast: ${feast_cmd[*]}"
@@ -101,6 +106,7 @@ build/larder-bench load --step "$step" \
 	--target "wasm=http://127.0.0.1:$p_wasm/get-online-features" \
 	--target "native=http://127.0.0.1:$p_native/get-online-features" \
 	--target "feast=http://127.0.0.1:$p_feast/get-online-features" \
+	--pid "wasm=$pid_wasm" --pid "native=$pid_native" --pid "feast=$pid_feast" \
 	--case "1x10=$work/repo/request-1x10.json" \
 	--case "1x50=$work/repo/request-1x50.json" \
 	--case "100x50=$work/repo/request-100x50.json" \

@@ -111,9 +111,10 @@ type loadConfig struct {
 
 func load(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("load", flag.ContinueOnError)
-	var targets, cases, fixed namedList
+	var targets, cases, fixed, pids namedList
 	fl.Var(&targets, "target", "`NAME=URL` of a /get-online-features endpoint (repeat)")
 	fl.Var(&cases, "case", "`NAME=FILE`: a request body (repeat)")
+	fl.Var(&pids, "pid", "`NAME=PID` of a target's server process: its CPU time (with its children's) is reported (repeat)")
 	fl.Var(&fixed, "fixed", "`CASE=R1,R2,...`: fixed rates (requests/s) at which to report latency (repeat)")
 	c := loadConfig{fixed: map[string][]float64{}}
 	fl.DurationVar(&c.p99Bound, "p99", 10*time.Millisecond, "latency bound for the max-throughput search")
@@ -144,8 +145,17 @@ func load(ctx context.Context, args []string) error {
 			DisableCompression: true, ForceAttemptHTTP2: false,
 		},
 	}
+	pidOf := map[string]int{}
+	for _, p := range pids {
+		n, err := strconv.Atoi(p.value)
+		if err != nil {
+			return fmt.Errorf("--pid %s: %q is not a process id", p.name, p.value)
+		}
+		pidOf[p.name] = n
+	}
 	type row struct {
 		cas, target string
+		cpuPerReq   time.Duration // server CPU per request in the closed-loop run
 		sat         stats
 		maxRate     float64
 		maxStats    stats
@@ -164,8 +174,12 @@ func load(ctx context.Context, args []string) error {
 			}
 			r := row{cas: cs.name, target: tg.name}
 			closedLoop(ctx, c.client, tg.value, body, c.conns, 0, c.warmup) // warm every worker and connection
+			cpu0 := treeCPU(pidOf[tg.name])
 			r.sat = closedLoop(ctx, c.client, tg.value, body, c.conns, c.warmup, c.closedFor)
-			fmt.Fprintf(os.Stderr, "%s %s closed loop ×%d: %s\n", cs.name, tg.name, c.conns, r.sat)
+			if n := r.sat.n + r.sat.errs + r.sat.outside; pidOf[tg.name] != 0 && n > 0 {
+				r.cpuPerReq = (treeCPU(pidOf[tg.name]) - cpu0) / time.Duration(n)
+			}
+			fmt.Fprintf(os.Stderr, "%s %s closed loop ×%d: %s, server CPU %s/request\n", cs.name, tg.name, c.conns, r.sat, ms(r.cpuPerReq))
 			if *closedOnly {
 				continue
 			}
@@ -183,7 +197,7 @@ func load(ctx context.Context, args []string) error {
 		}
 	}
 	// The table: one row per case and target.
-	fmt.Printf("| case | server | max req/s, p99 ≤ %v (p50 / p99 there) | saturated req/s, %d conns closed loop (p50 / p99) |", c.p99Bound, c.conns)
+	fmt.Printf("| case | server | max req/s, p99 ≤ %v (p50 / p99 there) | saturated req/s, %d conns closed loop (p50 / p99) | server CPU per request | req per server CPU-second |", c.p99Bound, c.conns)
 	maxFixed := 0
 	for _, cs := range cases {
 		maxFixed = max(maxFixed, len(c.fixed[cs.name]))
@@ -192,7 +206,7 @@ func load(ctx context.Context, args []string) error {
 		fmt.Printf(" fixed rate %d: p50 / p99 |", i+1)
 	}
 	fmt.Println()
-	fmt.Print("|---|---|---|---|")
+	fmt.Print("|---|---|---|---|---|---|")
 	for i := 0; i < maxFixed; i++ {
 		fmt.Print("---|")
 	}
@@ -202,7 +216,11 @@ func load(ctx context.Context, args []string) error {
 		if r.below {
 			maxCell = fmt.Sprintf("< %.0f (p99 %s at %.0f/s)", r.maxRate, ms(r.maxStats.p99), r.maxRate)
 		}
-		fmt.Printf("| %s | %s | %s | %.0f (%s / %s) |", r.cas, r.target, maxCell, r.sat.rate, ms(r.sat.p50), ms(r.sat.p99))
+		perCPU := "–"
+		if r.cpuPerReq > 0 {
+			perCPU = fmt.Sprintf("%.0f", float64(time.Second)/float64(r.cpuPerReq))
+		}
+		fmt.Printf("| %s | %s | %s | %.0f (%s / %s) | %s | %s |", r.cas, r.target, maxCell, r.sat.rate, ms(r.sat.p50), ms(r.sat.p99), ms(r.cpuPerReq), perCPU)
 		for i := 0; i < maxFixed; i++ {
 			if i >= len(r.fixed) {
 				fmt.Print(" |")
@@ -251,6 +269,7 @@ type stats struct {
 	target   float64 // scheduled rate; 0 for closed loop
 	rate     float64 // completed 200s per second of the measured window
 	n, errs  int
+	outside  int // closed loop: requests completed outside the measured window
 	p50, p99 time.Duration
 }
 
@@ -295,10 +314,11 @@ func closedLoop(ctx context.Context, c *http.Client, url string, body []byte, co
 	start := time.Now()
 	from, until := start.Add(warmup), start.Add(warmup+d)
 	var (
-		mu   sync.Mutex
-		lat  []time.Duration
-		errs int
-		wg   sync.WaitGroup
+		mu      sync.Mutex
+		lat     []time.Duration
+		errs    int
+		outside int
+		wg      sync.WaitGroup
 	)
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
@@ -312,6 +332,9 @@ func closedLoop(ctx context.Context, c *http.Client, url string, body []byte, co
 				ok := post(ctx, c, url, body)
 				end := time.Now()
 				if t.Before(from) || end.After(until) {
+					mu.Lock()
+					outside++
+					mu.Unlock()
 					continue
 				}
 				mu.Lock()
@@ -325,7 +348,54 @@ func closedLoop(ctx context.Context, c *http.Client, url string, body []byte, co
 		}()
 	}
 	wg.Wait()
-	return summarize(lat, errs, d, 0)
+	s := summarize(lat, errs, d, 0)
+	s.outside = outside
+	return s
+}
+
+// treeCPU is the user+system CPU time of process pid and its descendants (gunicorn's
+// workers are children of its master), from /proc; 0 when pid is 0.
+func treeCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	cpu := map[int]time.Duration{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name (field 2) is parenthesized and may hold spaces.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		parent[p], cpu[p] = pp, time.Duration(ut+st)*tick
+	}
+	var total time.Duration
+	for p, c := range cpu {
+		for q := p; q != 0; q = parent[q] {
+			if q == pid {
+				total += c
+				break
+			}
+		}
+	}
+	return total
 }
 
 // openLoop sends requests at rate for warmup+d, measuring those scheduled after the

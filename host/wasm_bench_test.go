@@ -36,11 +36,13 @@ func BenchmarkWasmOnlineRead(b *testing.B) {
 			}
 			req := readReq("p", keys...)
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if _, err := s.Read(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

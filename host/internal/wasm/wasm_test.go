@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,11 +47,13 @@ func BenchmarkCall(b *testing.B) {
 			p := open(b, "echo", func(o *Options) { o.Interrupt = mode })
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if err := p.Call(ctx, ExpOnlineUpdate, caps.PhaseServe, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -61,6 +64,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		in, err := p.pool.acquire(ctx)
 		if err != nil {
@@ -68,6 +72,7 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		}
 		p.pool.release(in, false)
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // spinModule is a hand-assembled module exporting spin(n) -> n, a counting loop of n
@@ -131,6 +136,7 @@ func BenchmarkInterrupt(b *testing.B) {
 			b.Run(mode.String()+"/iterations="+strconv.FormatUint(n, 10), func(b *testing.B) {
 				stack := make([]uint64, 1)
 				b.ReportAllocs()
+				cpu0 := cpuTime()
 				for b.Loop() {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 					if timer != nil {
@@ -145,6 +151,7 @@ func BenchmarkInterrupt(b *testing.B) {
 					}
 					cancel()
 				}
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
@@ -361,4 +368,14 @@ func TestCallTreeStopsAtDeadline(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
+}
+
+// cpuTime is the process's CPU time (user + system): on a machine shared with other
+// work, CPU per operation is comparable across runs where wall time is not.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

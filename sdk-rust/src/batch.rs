@@ -508,6 +508,7 @@ impl ColumnBuilder {
         }
     }
 
+    #[inline]
     fn mark(&mut self, valid: bool) {
         if !valid && self.nulls == 0 && self.validity.is_empty() {
             for i in 0..self.rows {
@@ -523,6 +524,7 @@ impl ColumnBuilder {
         self.rows += 1;
     }
 
+    #[inline]
     fn want(&self, t: Type) -> Result<(), Error> {
         if self.ty != t {
             return Err(Error::bad_argument(format!(
@@ -535,6 +537,7 @@ impl ColumnBuilder {
         Ok(())
     }
 
+    #[inline]
     pub fn push_null(&mut self) {
         match self.ty {
             Type::Null => {
@@ -584,12 +587,14 @@ impl ColumnBuilder {
         Ok(())
     }
     /// Microseconds since the Unix epoch.
+    #[inline]
     pub fn push_timestamp(&mut self, micros: i64) -> Result<(), Error> {
         self.want(Type::UnixTimestamp)?;
         self.values.extend_from_slice(&micros.to_le_bytes());
         self.mark(true);
         Ok(())
     }
+    #[inline]
     pub fn push_status(&mut self, s: FieldStatus) -> Result<(), Error> {
         self.want(Type::Status)?;
         self.values.push(s as u8);
@@ -604,6 +609,7 @@ impl ColumnBuilder {
         Ok(())
     }
     /// Pushes to a BYTES column (or a STRING column, if `v` is UTF-8).
+    #[inline]
     pub fn push_bytes(&mut self, v: &[u8]) -> Result<(), Error> {
         if self.ty == Type::String {
             std::str::from_utf8(v).map_err(|_| Error::bad_argument("pushing non-UTF-8 bytes into a STRING column"))?;
@@ -762,7 +768,10 @@ impl BatchBuilder {
         if size > u32::MAX as usize {
             return Err(Error::new(crate::Status::ResourceExhausted, "batch exceeds 4 GiB"));
         }
-        let mut out = vec![0u8; size];
+        // resize, not vec![0; size]: zeroing through calloc calls compiler-builtins' memset
+        // loop in a wasm32 guest, where this fill becomes one memory.fill.
+        let mut out = Vec::with_capacity(size);
+        out.resize(size, 0u8);
         out[0..4].copy_from_slice(MAGIC);
         out[4..6].copy_from_slice(&1u16.to_le_bytes());
         out[8..12].copy_from_slice(&(size as u32).to_le_bytes());

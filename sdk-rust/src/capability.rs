@@ -91,9 +91,13 @@ mod sys {
         unsafe { raw_cap_call(handle, op, req.as_ptr() as u32, req.len() as u32) }
     }
     pub fn cap_take_all(n: usize) -> Vec<u8> {
-        let mut out = vec![0u8; n];
+        // Not zeroed first: the host writes the bytes it reports (a pipeline response can
+        // be megabytes, and zeroing it is a loop the guest would pay for nothing).
+        let mut out: Vec<u8> = Vec::with_capacity(n);
         let got = unsafe { raw_cap_take(out.as_mut_ptr() as u32, n as u32) };
-        out.truncate(if got < 0 { 0 } else { got as usize });
+        let got = if got < 0 { 0 } else { (got as usize).min(n) };
+        // SAFETY: cap_take copied `got` ≤ n bytes into the buffer's first `got` bytes.
+        unsafe { out.set_len(got) };
         out
     }
     pub fn log(level: u32, msg: &str) {

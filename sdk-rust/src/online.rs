@@ -104,12 +104,14 @@ impl ReadOutput {
         self.status.reserve(values, 0);
     }
     /// Appends a stored value and its event time (microseconds since the epoch).
+    #[inline]
     pub fn push_present(&mut self, value: &[u8], event_ts: i64) -> Result<(), Error> {
         self.value.push_bytes(value)?;
         self.event_ts.push_timestamp(event_ts)?;
         self.status.push_status(FieldStatus::Present)
     }
     /// Appends a miss.
+    #[inline]
     pub fn push_not_found(&mut self) -> Result<(), Error> {
         self.value.push_null();
         self.event_ts.push_null();

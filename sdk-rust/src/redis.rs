@@ -385,6 +385,7 @@ impl<'a> ReplyStream<'a> {
     }
 
     /// The next element of the open array: BULK bytes, or `None` for NIL.
+    #[inline]
     pub fn bulk(&mut self) -> Result<Option<&'a [u8]>, Error> {
         if self.elems == 0 {
             return Err(Error::internal("redis response: reading past the end of an array"));
@@ -422,6 +423,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if self.b.len() - self.at < n {
             return Err(Error::serialization("truncated"));
@@ -430,6 +432,7 @@ impl<'a> Reader<'a> {
         self.at += n;
         Ok(s)
     }
+    #[inline]
     fn u32(&mut self) -> Result<usize, Error> {
         let s = self.take(4)?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)

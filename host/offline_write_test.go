@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -314,5 +315,47 @@ func TestPullAllErrors(t *testing.T) {
 	if res.Rows == 0 {
 		t.Error("no rows at the data's last hour")
 	}
-	_ = errors.New
+
+}
+
+// TestPushOnlineFailsAfterOfflineAppend: with the online table gone, an online_and_offline
+// push appends offline and then fails online; the error says the rows were appended and
+// to retry with to=online, keeps the cause, and the rows are in the file once.
+func TestPushOnlineFailsAfterOfflineAppend(t *testing.T) {
+	ctx := context.Background()
+	tr := pushOfflineRepo(t)
+	var table string
+	for _, n := range tr.tables(t) {
+		if strings.HasSuffix(n, "driver_hourly_stats_fresh") {
+			table = n
+		}
+	}
+	if table == "" {
+		t.Fatalf("no online table for driver_hourly_stats_fresh among %v", tr.tables(t))
+	}
+	db, err := sql.Open("sqlite3", "file:"+tr.path("data/online_store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE "` + table + `"`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	at := dataEnd.Add(20 * time.Minute)
+	err = tr.fs.Push(ctx, PushRequest{PushSourceName: "driver_stats_push_source", To: PushOnlineAndOffline, DF: cols(t, `{
+		"driver_id": [6666], "event_timestamp": ["`+at.Format(time.RFC3339)+`"], "created": [null],
+		"conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [6]}`)})
+	var partial *PartialPushError
+	if !errors.As(err, &partial) || !strings.Contains(err.Error(), `appended to the offline source(s) ["driver_hourly_stats_source"]`) ||
+		!strings.Contains(err.Error(), `retry with to="online"`) {
+		t.Fatalf("err = %v, want a partial push error", err)
+	}
+	var se *PluginStatusError
+	if !errors.As(err, &se) {
+		t.Errorf("the cause (the online store's status) is lost: %v", err)
+	}
+	if rows := pullAll(t, tr.fs, "driver_hourly_stats_fresh", at); len(rows) != 1 {
+		t.Errorf("offline rows after the partial push: %v", rows)
+	}
 }

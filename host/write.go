@@ -204,22 +204,27 @@ func appendedNote(appended []string, err error) error {
 	if len(appended) == 0 {
 		return err
 	}
-	return &partialPushError{appended: appended, err: err}
+	return &PartialPushError{Appended: appended, Err: err}
 }
 
-// partialPushError is a push that failed after its rows were appended to offline sources.
-// It keeps the cause's kind (a RequestError stays one, a plugin status stays one).
-type partialPushError struct {
-	appended []string
-	err      error
+// PartialPushError is a push that failed after its rows were appended to offline sources
+// (to=online_and_offline, then the online write failed). Err keeps the cause's kind (a
+// RequestError stays one, a plugin status stays one).
+type PartialPushError struct {
+	Appended []string // names of the offline sources the rows were appended to
+	Err      error
 }
 
-func (e *partialPushError) Error() string {
-	return fmt.Sprintf("the rows were appended to the offline source(s) %s, but then %v; retry with to=%q (repeating to=%q would append them again)",
-		quoteList(e.appended), e.err, PushOnline, PushOnlineAndOffline)
+func (e *PartialPushError) Error() string { return e.Explain(e.Err.Error()) }
+
+// Explain wraps a description of the cause (e.g. the public message of an HTTP error)
+// with what was written and how to retry.
+func (e *PartialPushError) Explain(cause string) string {
+	return fmt.Sprintf("the rows were appended to the offline source(s) %s, but then: %s; retry with to=%q (repeating to=%q would append them again)",
+		quoteList(e.Appended), cause, PushOnline, PushOnlineAndOffline)
 }
 
-func (e *partialPushError) Unwrap() error { return e.err }
+func (e *PartialPushError) Unwrap() error { return e.Err }
 
 func (e *writeEnv) writeToOnlineStore(ctx context.Context, req WriteToOnlineStoreRequest) error {
 	if req.FeatureViewName == "" {

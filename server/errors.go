@@ -25,6 +25,13 @@ import (
 //   - anything else → 500 with a generic message; the detail goes to the log only,
 //     since it may describe internals (paths, SQL, plugin output)
 func httpError(err error) (status int, msg, field string) {
+	// A push that appended offline and then failed online: the cause's status, and a
+	// message that says what was written, whatever the cause's message may reveal.
+	var partial *host.PartialPushError
+	if errors.As(err, &partial) {
+		status, msg, field = httpError(partial.Err)
+		return status, partial.Explain(msg), field
+	}
 	if re, ok := host.AsRequestError(err); ok {
 		switch re.Kind {
 		case host.NotFound:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/larder-dev/larder/host"
 	"github.com/larder-dev/larder/host/offlineengine"
@@ -169,5 +170,31 @@ func TestOfflinePushFailureKeepsTheFile(t *testing.T) {
 	}
 	if rows := pushedRows(t, fs); len(rows) != 1 {
 		t.Errorf("rows after the good push: %v", rows)
+	}
+}
+
+// TestOfflinePushThenOnlineFailure: the online table is gone, so online_and_offline appends
+// offline and fails online. The client learns both: the cause's status (a plugin error,
+// 500) and a message saying the rows were appended and to retry with to=online.
+func TestOfflinePushThenOnlineFailure(t *testing.T) {
+	dir := quickstartRepo(t)
+	fs := openStore(t, dir, fixtureNow)
+	h := New(fs, Options{Now: func() time.Time { return fixtureNow }}).Handler()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "data", "online.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE quickstart_driver_hourly_stats_fresh`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r := offlinePush(h, "online_and_offline", "7")
+	if r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "appended to the offline source(s)") ||
+		!strings.Contains(string(r.body), `retry with to=\"online\"`) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	t.Logf("%s", r.body)
+	if rows := pushedRows(t, fs); len(rows) != 1 {
+		t.Errorf("offline rows: %v", rows)
 	}
 }

@@ -27,16 +27,18 @@ func PlanHistoricalJSON(input []byte) ([]byte, error) {
 	return json.Marshal(p)
 }
 
-// PlanHistorical plans a point-in-time join (spec §9.6). PostgreSQL has no ASOF join, so
-// each view is one CTE that joins the entity rows with the source rows they may see (same
-// keys, event timestamp at or before the entity's and, with a TTL, not older than it) and
-// keeps, per entity row, the best of them with DISTINCT ON ordered as the spec ranks them
-// (event, then created, nulls lowest). The entity rows are numbered first, by the host's
-// row column when it loaded them into a table, so duplicates stay one-for-one and the
-// result keeps their order; each view's CTE is then LEFT JOINed on that number.
-//
-// A hash join on the keys keeps this linear in the matches; an entity-less view joins on
-// time alone, so its cost is entity rows × source rows (such views are small in practice).
+// PlanHistorical plans a point-in-time join (spec §9.6). PostgreSQL has no ASOF join.
+// A keyed view joins each entity row with the source rows of its key it may see (event
+// at or before the entity time and, with a TTL, not older) and keeps the best with
+// DISTINCT ON, ordered as the spec ranks rows (event, then created, nulls lowest). An
+// entity-less view, where that join would pair every entity row with every source row,
+// carries the latest row forward instead: its source rows are numbered in (event,
+// created nulls first) order, merged with the entity rows into one stream ordered by
+// time (source rows first on a tie), and each entity row takes the greatest number seen
+// so far; the TTL is then checked on that row (exact: every other candidate is older).
+// The entity rows are numbered first, by the host's row column when it loaded them into
+// a table, so duplicates stay one-for-one and the result keeps their order; each view
+// is LEFT JOINed on that number.
 func PlanHistorical(r *HistoricalRequest) (*Plan, error) {
 	var params []Param
 	param := func(p Param) string {
@@ -183,16 +185,12 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		return fail(err)
 	}
 	alias := quoteIdent(fmt.Sprintf("__v%d", vi))
-	row := "e." + quoteIdent(colRow)
-	ets := "e." + quoteIdent(colTS)
+	rows := quoteIdent(fmt.Sprintf("__s%d", vi))
+	row := quoteIdent(colRow)
+	ts := quoteIdent(colTS)
 
-	// Internal names (f0, f1, …) keep source names from ever meeting each other.
-	selects := []string{row}
-	on := []string{event + " <= " + ets}
-	if v.TTL > 0 {
-		// Both bounds inclusive (spec §9.6); microsecond arithmetic is exact in PostgreSQL.
-		on = append(on, event+" >= "+ets+" - CAST("+param(Param{Type: "INT64", Value: v.TTL})+" AS bigint) * interval '1 microsecond'")
-	}
+	// Internal names (k0, f0, …) keep source names from ever meeting each other.
+	var srcSel, featSel, keys, keyExprs, entKeys, notNull, keyOn []string
 	for i, k := range v.JoinKeys {
 		field := fmt.Sprintf("%s.join_keys[%d]", at, i)
 		expr, typ, err := typedColumn(field, Column{Name: k.Name, Type: k.Type}, column)
@@ -211,8 +209,15 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		if et != typ && !(isInteger(et) && isInteger(typ)) {
 			return fail(bad("%s (%s): join key %q has type %s but the entity column %q has type %s", field, v.Name, k.Name, typ, ec, et))
 		}
+		pt, _, _ := pgType(field, k.Name, typ)
+		kn := quoteIdent(fmt.Sprintf("k%d", i))
+		srcSel = append(srcSel, expr+" AS "+kn)
+		keys = append(keys, kn)
+		entKeys = append(entKeys, "CAST(e."+quoteIdent(ec)+" AS "+pt+") AS "+kn)
+		keyExprs = append(keyExprs, expr)
+		notNull = append(notNull, expr+" IS NOT NULL")
 		// Equality never holds for NULL, so null keys on either side never match.
-		on = append([]string{"e." + quoteIdent(ec) + " = " + expr}, on...)
+		keyOn = append(keyOn, "e."+quoteIdent(ec)+" = "+expr)
 	}
 	prefix := v.NameToUse
 	if prefix == "" {
@@ -225,7 +230,8 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 			return fail(err)
 		}
 		fn := quoteIdent(fmt.Sprintf("f%d", i))
-		selects = append(selects, expr+" AS "+fn)
+		srcSel = append(srcSel, expr+" AS "+fn)
+		featSel = append(featSel, expr+" AS "+fn)
 		out := f.Name
 		if fullNames {
 			out = prefix + "__" + f.Name
@@ -238,25 +244,90 @@ func planView(vi int, v *sdk.HistoricalView, fullNames bool, entityTypes map[str
 		cols = append(cols, Column{Name: out, Type: typ})
 	}
 
+	join = "LEFT JOIN " + alias + " ON " + alias + "." + row + " = e." + row
+	ttl := ""
+	if v.TTL > 0 {
+		ttl = "CAST(" + param(Param{Type: "INT64", Value: v.TTL}) + " AS bigint) * interval '1 microsecond'"
+	}
 	var sb strings.Builder
-	sb.WriteString(alias)
-	sb.WriteString(" AS (\nSELECT DISTINCT ON (")
-	sb.WriteString(row)
-	sb.WriteString(") ")
-	sb.WriteString(strings.Join(selects, ", "))
-	sb.WriteString("\nFROM \"__e\" AS e JOIN ")
+	if len(v.JoinKeys) > 0 {
+		// A keyed view: join each entity row with the source rows of its key that it may
+		// see and keep the best (DISTINCT ON, ordered as the spec ranks rows). A hash join
+		// on the key makes this proportional to those pairs, which for the usual history
+		// per entity is cheaper than sorting both inputs (BENCHMARKS.md).
+		on := append(keyOn, event+" <= e."+ts)
+		if ttl != "" {
+			// Both bounds inclusive (spec §9.6); microsecond arithmetic is exact here.
+			on = append(on, event+" >= e."+ts+" - "+ttl)
+		}
+		sb.WriteString(alias)
+		sb.WriteString(" AS (\nSELECT DISTINCT ON (e." + row + ") e." + row + ", ")
+		sb.WriteString(strings.Join(featSel, ", "))
+		sb.WriteString("\nFROM \"__e\" AS e JOIN ")
+		sb.WriteString(from)
+		sb.WriteString(" AS src ON ")
+		sb.WriteString(strings.Join(on, " AND "))
+		sb.WriteString("\nORDER BY e." + row + ", " + event + " DESC, " + created + " DESC NULLS LAST)")
+		return sb.String(), join, sels, cols, nil
+	}
+
+	// An entity-less view would pair every entity row with every source row, so it
+	// carries the latest row forward instead, in one sort of both inputs.
+	// The source rows that can match anything, numbered in (keys, event, created) order,
+	// nulls first: within one key the greatest number at or before a time is the row the
+	// spec picks (latest event, then latest created, nulls lowest).
+	sb.WriteString(rows)
+	sb.WriteString(" AS MATERIALIZED (\nSELECT ")
+	sb.WriteString(strings.Join(append(srcSel, event+" AS "+ts,
+		"row_number() OVER (ORDER BY "+strings.Join(append(keyExprs, event, created+" NULLS FIRST"), ", ")+") AS \"seq\""), ", "))
+	sb.WriteString("\nFROM ")
 	sb.WriteString(from)
-	sb.WriteString(" AS src ON ")
-	sb.WriteString(strings.Join(on, " AND "))
-	sb.WriteString("\nORDER BY ")
+	sb.WriteString(" AS src\nWHERE ")
+	sb.WriteString(strings.Join(append([]string{event + " IS NOT NULL"}, notNull...), " AND "))
+	sb.WriteString("),\n")
+
+	// Carry forward: the entity rows and the source rows in one stream per key, ordered by
+	// time with source rows first on a tie (event <= entity time); each entity row takes
+	// the greatest source number seen so far. One sort of both inputs instead of a join
+	// of every entity row with every source row of its key.
+	partition := ""
+	if len(keys) > 0 {
+		partition = "PARTITION BY " + strings.Join(keys, ", ") + " "
+	}
+	entSel := append([]string{"e." + row}, entKeys...)
+	entSel = append(entSel, "e."+ts, "1 AS \"kind\"", "CAST(NULL AS bigint) AS \"seq\"")
+	srcUnion := append([]string{"CAST(NULL AS bigint)"}, keys...)
+	srcUnion = append(srcUnion, ts, "0", "\"seq\"")
+	sb.WriteString(alias)
+	sb.WriteString(" AS (\nSELECT u.")
+	sb.WriteString(row)
+	for i := range v.Features {
+		sb.WriteString(", s.")
+		sb.WriteString(quoteIdent(fmt.Sprintf("f%d", i)))
+	}
+	sb.WriteString("\nFROM (SELECT ")
 	sb.WriteString(row)
 	sb.WriteString(", ")
-	sb.WriteString(event)
-	sb.WriteString(" DESC, ")
-	sb.WriteString(created)
-	sb.WriteString(" DESC NULLS LAST)")
-
-	join = "LEFT JOIN " + alias + " ON " + alias + "." + quoteIdent(colRow) + " = " + row
+	sb.WriteString(ts)
+	sb.WriteString(", \"kind\", max(\"seq\") OVER (")
+	sb.WriteString(partition)
+	sb.WriteString("ORDER BY " + ts + ", \"kind\" ROWS UNBOUNDED PRECEDING) AS \"best\"\nFROM (SELECT ")
+	sb.WriteString(strings.Join(entSel, ", "))
+	sb.WriteString(" FROM \"__e\" AS e WHERE e.")
+	sb.WriteString(ts)
+	sb.WriteString(" IS NOT NULL\nUNION ALL SELECT ")
+	sb.WriteString(strings.Join(srcUnion, ", "))
+	sb.WriteString(" FROM ")
+	sb.WriteString(rows)
+	sb.WriteString(") AS x) AS u\nJOIN ")
+	sb.WriteString(rows)
+	sb.WriteString(" AS s ON s.\"seq\" = u.\"best\"\nWHERE u.\"kind\" = 1")
+	if ttl != "" {
+		// Both bounds inclusive (spec §9.6), applied to the chosen row: if the latest
+		// candidate is older than the TTL, every other one is older still.
+		sb.WriteString(" AND s." + ts + " >= u." + ts + " - " + ttl)
+	}
+	sb.WriteString(")")
 	return sb.String(), join, sels, cols, nil
 }
 

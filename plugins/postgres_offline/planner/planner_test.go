@@ -16,8 +16,8 @@ import (
 
 func pullBase() *PullLatestRequest {
 	return &PullLatestRequest{
-		View:   "stats",
-		Source: Source{Name: "s", Table: "feast.driver_stats", TimestampField: "event_timestamp", CreatedTimestampColumn: "created", FieldMapping: map[string]string{"src_conv": "conv_rate"}},
+		View:           "stats",
+		Source:         Source{Name: "s", Table: "feast.driver_stats", TimestampField: "event_timestamp", CreatedTimestampColumn: "created", FieldMapping: map[string]string{"src_conv": "conv_rate"}},
 		JoinKeys:       []Column{{Name: "driver_id", Type: "INT64"}},
 		FeatureColumns: []Column{{Name: "conv_rate", Type: "FLOAT"}, {Name: "tags", Type: "STRING_LIST"}},
 		Start:          1, End: 2,
@@ -121,7 +121,8 @@ func TestPlanHistorical(t *testing.T) {
 	}
 	for _, want := range []string{
 		`CAST(e."__larder_row" AS bigint) AS "__larder_row"`,
-		`e."driver_id" = CAST(src."driver_id" AS bigint)`,
+		`SELECT DISTINCT ON (e."__larder_row")`,
+		`e."driver_id" = CAST(src."driver_id" AS bigint)`, // the INT32 entity column meets the INT64 key
 		`>= e."__larder_ts" - CAST($1 AS bigint) * interval '1 microsecond'`,
 		`ORDER BY e."__larder_row"`,
 	} {
@@ -129,6 +130,26 @@ func TestPlanHistorical(t *testing.T) {
 			t.Errorf("plan lacks %s:\n%s", want, p.SQL)
 		}
 	}
+	t.Run("an entity-less view carries the latest row forward", func(t *testing.T) {
+		r := histBase()
+		r.Views[0].JoinKeys = nil
+		p, err := PlanHistorical(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`row_number() OVER (ORDER BY CAST(src."ts" AS timestamptz), CAST(NULL AS timestamptz) NULLS FIRST) AS "seq"`,
+			`max("seq") OVER (ORDER BY "__larder_ts", "kind" ROWS UNBOUNDED PRECEDING)`,
+			`s."__larder_ts" >= u."__larder_ts" - CAST($1 AS bigint) * interval '1 microsecond'`,
+		} {
+			if !strings.Contains(p.SQL, want) {
+				t.Errorf("plan lacks %s:\n%s", want, p.SQL)
+			}
+		}
+		if strings.Contains(p.SQL, "DISTINCT ON") {
+			t.Errorf("plan joins the entity-less view:\n%s", p.SQL)
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		mutate func(*HistoricalRequest)

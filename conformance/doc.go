@@ -11,6 +11,7 @@
 //
 //	conformance.RunOnlineStore(t, target)         // go test: one subtest per case
 //	conformance.Run(ctx, target, opts) Report     // CLI (`larder conformance`), JSON report
+//	conformance.RunOfflineStore(t, offlineTarget)  // offline plugins vs the reference join (pit/)
 //	conformance.RunSandbox(t, sandboxOpts)        // hostile fixtures + soak under go test
 //	conformance.Sandbox(ctx, sandboxOpts) Report
 //

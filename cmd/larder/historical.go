@@ -27,7 +27,7 @@ func cmdHistorical(ctx context.Context, g *globals, args []string, stdout, stder
 	const name = "historical"
 	fs := newFlags(name, "historical --entities FILE (--features v:f,... | --feature-service S) --out FILE.parquet [--full-feature-names]", g, stderr)
 	entities := fs.String("entities", "", "entity rows: a Parquet or CSV `FILE` with the join keys and a timestamp column")
-	query := fs.String("entities-query", "", "entity rows as a DuckDB `SQL` SELECT instead of a file (it may read only --allow paths)")
+	query := fs.String("entities-query", "", "entity rows as a `SQL` SELECT instead of a file: DuckDB SQL that may read only --allow paths, or PostgreSQL SQL with offline_store type postgres")
 	var allow featureRefsFlag
 	fs.Var(&allow, "allow", "comma-separated `PATHS` --entities-query may read")
 	tsCol := fs.String("timestamp-column", "", "the entity rows' timestamp `COLUMN` (default event_timestamp, else the only timestamp column)")

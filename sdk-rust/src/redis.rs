@@ -90,16 +90,12 @@ impl Pipeline {
     }
 
     /// A pipeline whose buffer holds `bytes` encoded bytes before it grows (a read of many
-    /// keys knows its size: see [`Pipeline::hmget_size`]).
+    /// keys knows its size: 8 bytes per command plus its key, plus
+    /// [`Args::encoded_len`] of its fields).
     pub fn with_capacity(bytes: usize) -> Pipeline {
         let mut buf = Vec::with_capacity(bytes.max(8));
         buf.extend_from_slice(b"LRQ1\0\0\0\0");
         Pipeline { buf, n: 0 }
-    }
-
-    /// Encoded size of an HMGET of a `key_len`-byte key and `fields`.
-    pub fn hmget_size<F: AsRef<[u8]>>(key_len: usize, fields: &[F]) -> usize {
-        4 + 4 + key_len + fields.iter().map(|f| 4 + f.as_ref().len()).sum::<usize>()
     }
 
     /// Number of commands queued.
@@ -158,6 +154,16 @@ impl Pipeline {
             w.push_arg(f.as_ref());
         }
         w.finish();
+        self
+    }
+    /// HMGET key with fields encoded once by [`Args::new`]: a read that asks every entity
+    /// of a view for the same fields copies them as one block per command instead of
+    /// encoding each field again.
+    pub fn hmget_args(&mut self, key: &[u8], fields: &Args) -> &mut Self {
+        let at = self.begin(Command::Hmget);
+        self.arg(key);
+        self.buf.extend_from_slice(&fields.buf);
+        self.end(at, 1 + fields.n);
         self
     }
     /// HGETALL key: an ARRAY of field, value, …
@@ -221,6 +227,37 @@ impl Pipeline {
         self.arg(suffix);
         self.end(at, 4);
         self
+    }
+}
+
+/// Arguments encoded once (as they go on the wire) for reuse in many commands; see
+/// [`Pipeline::hmget_args`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    buf: Vec<u8>,
+    n: usize,
+}
+
+impl Args {
+    pub fn new<F: AsRef<[u8]>>(args: &[F]) -> Args {
+        let mut buf = Vec::with_capacity(args.iter().map(|a| 4 + a.as_ref().len()).sum());
+        for a in args {
+            let a = a.as_ref();
+            buf.extend_from_slice(&(a.len() as u32).to_le_bytes());
+            buf.extend_from_slice(a);
+        }
+        Args { buf, n: args.len() }
+    }
+    /// Number of arguments.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    /// Encoded size.
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
     }
 }
 

@@ -195,3 +195,19 @@ fn reply_stream_agrees_with_replies() {
         }
     }
 }
+
+#[test]
+fn pre_encoded_args_encode_like_plain_ones() {
+    use larder_sdk::redis::Args;
+    let fields: [&[u8]; 3] = [b"_ts:v", b"\x01\x02\x03\x04", b""];
+    let args = Args::new(&fields);
+    assert_eq!((args.len(), args.encoded_len()), (3, 3 * 4 + 5 + 4));
+    let (mut a, mut b) = (Pipeline::new(), Pipeline::with_capacity(0));
+    for key in [&b"k1"[..], b"key-2"] {
+        a.hmget(key, &fields);
+        b.hmget_args(key, &args);
+    }
+    assert_eq!(a.bytes(), b.bytes());
+    let cmds = decode_request(b.bytes()).unwrap();
+    assert_eq!(cmds[1], (Command::Hmget, vec![&b"key-2"[..], b"_ts:v", b"\x01\x02\x03\x04", b""]));
+}

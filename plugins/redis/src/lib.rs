@@ -18,7 +18,7 @@ pub mod layout;
 
 use larder_sdk::json;
 use larder_sdk::online::{FeatureValue, ReadOutput, ReadRequest, UpdateRequest, WriteRequest};
-use larder_sdk::redis::{Command, Pipeline, Redis, ReplyStream};
+use larder_sdk::redis::{Args, Command, Pipeline, Redis, ReplyStream};
 use larder_sdk::{log, Error, LogLevel, OnlineStore};
 use std::collections::HashMap;
 
@@ -322,25 +322,26 @@ impl RedisStore {
     /// values (None = missing) straight from the reply, in row order.
     fn hmget_rows(&mut self, req: &ReadRequest, rows: &[(usize, usize)], sink: &mut dyn Sink) -> Result<(), Error> {
         let redis = self.redis()?;
-        let view_fields: Vec<Vec<Vec<u8>>> = req
+        // Each view's fields are encoded once and copied into every HMGET of that view.
+        let view_fields: Vec<Args> = req
             .views
             .iter()
             .map(|v| {
                 let mut fs: Vec<Vec<u8>> = Vec::with_capacity(v.features.len() + 1);
                 fs.push(layout::ts_field(&v.name));
                 fs.extend(v.features.iter().map(|f| layout::feature_field(&v.name, f).to_vec()));
-                fs
+                Args::new(&fs)
             })
             .collect();
         for chunk in rows.chunks(READ_CHUNK) {
             let size: usize = chunk
                 .iter()
-                .map(|&(vi, ki)| Pipeline::hmget_size(req.views[vi].entity_keys[ki].len() + req.project.len(), &view_fields[vi]))
+                .map(|&(vi, ki)| 8 + req.views[vi].entity_keys[ki].len() + req.project.len() + view_fields[vi].encoded_len())
                 .sum();
             let mut p = Pipeline::with_capacity(8 + size);
             for &(vi, ki) in chunk {
                 layout::redis_key(&mut self.key, &req.views[vi].entity_keys[ki], &req.project);
-                p.hmget(&self.key, &view_fields[vi]);
+                p.hmget_args(&self.key, &view_fields[vi]);
             }
             let resp = redis.exec(&p).map_err(|e| e.context("reading features"))?;
             sink.sized(resp.bytes().len());

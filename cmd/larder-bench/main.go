@@ -309,7 +309,8 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) bool {
 	return resp.StatusCode == 200
 }
 
-// closedLoop: conns clients each send the next request when the last one answered.
+// closedLoop: conns clients each send the next request when the last one answered, for
+// warmup+d; the stats cover the requests that completed in the last d.
 func closedLoop(ctx context.Context, c *http.Client, url string, body []byte, conns int, warmup, d time.Duration) stats {
 	start := time.Now()
 	from, until := start.Add(warmup), start.Add(warmup+d)
@@ -331,7 +332,10 @@ func closedLoop(ctx context.Context, c *http.Client, url string, body []byte, co
 				}
 				ok := post(ctx, c, url, body)
 				end := time.Now()
-				if t.Before(from) || end.After(until) {
+				// Throughput counts the requests that completed inside the window,
+				// whenever they started: with a slow server most requests straddle
+				// one of the window's ends.
+				if end.Before(from) || end.After(until) {
 					mu.Lock()
 					outside++
 					mu.Unlock()

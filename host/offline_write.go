@@ -226,30 +226,24 @@ func (fs *FeatureStore) PullAll(ctx context.Context, req PullAllRequest, fn func
 	if !ok {
 		return nil, fmt.Errorf("the offline store does not plan pull-all: %w", abi.ErrUnimplemented)
 	}
+	// A zero bound stays zero through UTC(): it is sent as null (unbounded).
 	pr := PullAllPlanRequest{Project: fs.cfg.Project, View: v.name, Source: v.source, Start: req.Start.UTC(), End: req.End.UTC()}
-	if req.Start.IsZero() {
-		pr.Start = time.Time{}
-	}
-	if req.End.IsZero() {
-		pr.End = time.Time{}
-	}
 	for _, k := range v.keys {
 		pr.JoinKeys = append(pr.JoinKeys, PlanColumn{Name: k.name, Type: k.plain})
 	}
 	features := v.features
 	if len(req.Features) > 0 {
 		features = nil
+		byName := make(map[string]matColumn, len(v.features))
+		for _, f := range v.features {
+			byName[f.name] = f
+		}
 		for i, name := range req.Features {
-			j := -1
-			for k, f := range v.features {
-				if f.name == name {
-					j = k
-				}
-			}
-			if j < 0 {
+			f, ok := byName[name]
+			if !ok {
 				return nil, Requestf(NotFound, fmt.Sprintf("features[%d]", i), "feature view %q has no feature %q", v.name, name)
 			}
-			features = append(features, v.features[j])
+			features = append(features, f)
 		}
 	}
 	for _, f := range features {

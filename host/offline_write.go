@@ -398,6 +398,9 @@ func (fs *FeatureStore) prepareOfflineWrite(ctx context.Context, planner Offline
 		if len(c.Values) != n {
 			return Requestf(BadRequest, "df."+c.Name, "column has %d values but column %q has %d; all columns need one value per row", len(c.Values), df[0].Name, n)
 		}
+		if c.Name == offlineengine.RowIndexColumn {
+			return Requestf(BadRequest, "df."+c.Name, "column name %q is reserved for offline pushes", c.Name)
+		}
 		sc, ok := byName[c.Name]
 		if !ok {
 			if s, mapped := fromMapped[c.Name]; mapped {
@@ -445,6 +448,9 @@ func (fs *FeatureStore) prepareOfflineWrite(ctx context.Context, planner Offline
 // run executes a prepared write. A value the engine cannot cast to its column is the
 // caller's mistake; the file is untouched either way on failure.
 func (w *offlineWrite) run(ctx context.Context) (int64, error) {
+	if len(w.rel.Rows) == 0 {
+		return 0, nil // a frame of no rows appends nothing; it was still checked
+	}
 	n, err := offlineengine.ExecuteWrite(ctx, w.plan, w.rel, w.target, offlineengine.Options{})
 	if errors.Is(err, offlineengine.ErrValue) {
 		return 0, Requestf(BadRequest, "df", "a pushed value does not fit its column of the offline source %q: %s", w.source.Name, err)

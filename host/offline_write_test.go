@@ -173,6 +173,7 @@ func TestPushOfflineRejectsBadFramesWritingNothing(t *testing.T) {
 		// The host types every pushed column by the source column it lands in.
 		{"unknown column", frame(func(m map[string]string) { m["speed"] = "[3]" }), "df.speed", `column "speed" is not a column of the offline source`},
 		{"bad cell", frame(func(m map[string]string) { m["avg_daily_trips"] = `["many"]` }), "df.avg_daily_trips[0]", ""},
+		{"reserved column", frame(func(m map[string]string) { m["__row"] = "[1]" }), "df.__row", "reserved"},
 		// The plugin checks that every source column is pushed (Feast requires the
 		// source's columns exactly).
 		{"missing column", frame(func(m map[string]string) { delete(m, "created") }), "df", `lacks column created`},

@@ -27,13 +27,12 @@ type instance struct {
 	stack []uint64
 	flag  api.MutableGlobal // the interrupt flag of an instrumented module, else nil
 	room  api.Global        // calls left before the depth limit (instrumented modules)
-	timer *time.Timer       // sets flag at the deadline of the current call
 	// deadline of the current call, zero when none: checkListener compares it with the
 	// clock in the guest's own goroutine.
 	deadline time.Time
 
-	// interrupted is set when the deadline fired during a call: the flag may be set,
-	// so the instance must not serve again.
+	// interrupted is set when the guest was stopped at its deadline: the flag stays
+	// set, so the instance must not serve again.
 	interrupted bool
 
 	// Per-call state read by host functions.
@@ -81,9 +80,6 @@ func (in *instance) begin(ctx context.Context, phase caps.Phase) context.Context
 }
 
 func (in *instance) close() {
-	if in.timer != nil {
-		in.timer.Stop()
-	}
 	if in.mod != nil {
 		_ = in.mod.Close(context.Background())
 	}
@@ -157,33 +153,28 @@ func (in *instance) memSize() uint32 {
 	return in.mem.Size()
 }
 
-// run runs fn, one guest interaction of the given phase, with the instance armed: if
-// ctx ends before fn returns, the interrupt flag is set and the guest traps at its
-// next loop iteration. Logs are flushed afterwards.
+// run runs fn, one guest interaction of the given phase, with the instance armed: once
+// ctx's deadline has passed, checkListener sets the interrupt flag at the guest's next
+// check and the guest traps. Logs are flushed afterwards.
 func (in *instance) run(ctx context.Context, phase caps.Phase, export string, fn func(context.Context) error) error {
 	cctx := in.begin(ctx, phase)
-	armed := false
-	if in.flag != nil {
-		// One timer per instance, re-armed per call: no allocation. It fires at the
-		// deadline; a caller's cancellation without a deadline is not seen by a guest
-		// that is busy in a loop (the host always sets a deadline).
-		if d, ok := ctx.Deadline(); ok {
-			if in.timer == nil {
-				flag := in.flag
-				in.timer = time.AfterFunc(time.Until(d), func() { flag.Set(1) })
-			} else {
-				in.timer.Reset(time.Until(d))
-			}
-			armed = true
-			in.deadline = d
-		}
+	// A caller's cancellation without a deadline is not seen by a guest that is busy in
+	// a loop (the host always sets a deadline).
+	d, armed := ctx.Deadline()
+	armed = armed && in.flag != nil
+	if armed {
+		in.deadline = d
 	}
 	err := fn(cctx)
 	in.deadline = time.Time{}
-	if armed && !in.timer.Stop() {
-		in.interrupted = true
-		if err == nil {
-			err = in.lateFault(cctx, export)
+	if armed {
+		if in.flag.Get() != 0 {
+			in.interrupted = true // the flag stays set: the instance must not serve again
+		}
+		if err == nil && !time.Now().Before(d) {
+			// Finished, but too late: its answer is not wanted and it may have been cut
+			// off half-way through host calls.
+			err = in.callFault(cctx, export, context.DeadlineExceeded)
 		}
 	}
 	in.pending = nil
@@ -192,15 +183,15 @@ func (in *instance) run(ctx context.Context, phase caps.Phase, export string, fn
 }
 
 // checkListener is the wazero function listener on an instrumented module's $check,
-// which guest loops call every loopBudget iterations. It runs in the goroutine that runs
-// the guest, so it sees a passed deadline even when the timer that would set the flag
-// has not run yet: with more busy guests than processors, a timer callback and the
-// guest it should stop may each wait their turn for a processor (Go preempts a guest
-// only at its exits to Go, after 10 ms), which made calls return up to hundreds of
-// milliseconds late. It then yields the processor, so busy guests take turns every few
-// tens of microseconds rather than every 10 ms, and a guest that is due to stop, or a
-// caller waiting for an instance, gets to run promptly. The timer stays: it stops
-// recursion, which passes no loop check.
+// which guest code calls every loopBudget loop iterations or function entries. It runs
+// in the goroutine that runs the guest and compares the call's deadline with the clock
+// there. It replaced a per-instance timer that set the flag: with more busy guests than
+// processors, the timer's callback and then the guest it should stop each waited their
+// turn for a processor (Go preempts a guest only at its exits to Go, after 10 ms), which
+// made calls return up to hundreds of milliseconds late. Before the deadline it yields
+// the processor, so busy guests take turns every few tens of microseconds rather than
+// every 10 ms, and a guest that is due to stop, or a caller waiting for an instance,
+// gets to run promptly.
 type checkListener struct{}
 
 func (checkListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {

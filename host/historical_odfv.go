@@ -45,9 +45,9 @@ func (fs *FeatureStore) historicalGroups(ctx context.Context, cat *catalog, req 
 	}
 	if !namesODFV(cat, req) {
 		if req.FeatureService != "" {
-			groups, err = cat.resolveService(req.FeatureService)
+			groups, err = cat.resolveService(req.FeatureService, offlineRead)
 		} else {
-			groups, err = cat.resolveRefs(req.Features)
+			groups, err = cat.resolveRefs(req.Features, offlineRead)
 		}
 		return groups, req.FullFeatureNames, nil, err
 	}
@@ -156,7 +156,7 @@ func (x *histODFV) resolveRefs(cat *catalog, idx *odfvIndex, refs []string) ([]*
 			}
 		}
 	}
-	groups, err := cat.resolveRefs(inner)
+	groups, err := cat.resolveRefs(inner, offlineRead)
 	if re, ok := AsRequestError(err); ok {
 		// Point at the caller's reference, not at its position in the inner list.
 		if j, perr := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(re.Field, "features["), "]")); perr == nil && j < len(origin) && origin[j] >= 0 {
@@ -250,7 +250,7 @@ func (x *histODFV) resolveService(cat *catalog, idx *odfvIndex, name string) ([]
 	}
 	c := *cat
 	c.services = map[string]*serviceDef{svc.name: plain}
-	return c.resolveService(svc.name)
+	return c.resolveService(svc.name, offlineRead)
 }
 
 // ---- the stage ----

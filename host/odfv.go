@@ -54,9 +54,20 @@ type odfvDef struct {
 	// unsupported says why the ODFV cannot be served (not a wasm ODFV, a type the ABI
 	// cannot carry, a module that does not load); "" when it can.
 	unsupported string
+	// notOnline says why the ODFV cannot be served or written online while historical
+	// retrieval can still compute it: a source view with online: false.
+	notOnline string
 	sha         string // the module's digest and bytes, as the registry holds them
 	module      []byte
 	mod         *WasmTransformation
+}
+
+// onlineProblem says why the ODFV cannot be served or written online; "" when it can.
+func (d *odfvDef) onlineProblem() string {
+	if d.unsupported != "" {
+		return d.unsupported
+	}
+	return d.notOnline
 }
 
 // odfvInput is one input column: a source feature (view != "") or a request field.
@@ -133,7 +144,7 @@ func buildODFVIndex(reg *registry.Registry, project string, base *catalog) *odfv
 	// A push to a view feeds the write-time ODFVs that read it.
 	for src, views := range base.pushViews {
 		for _, d := range sortedDefs(x.defs) {
-			if !d.writeToOnline || d.unsupported != "" {
+			if !d.writeToOnline || d.onlineProblem() != "" {
 				continue
 			}
 			for _, s := range d.sources {
@@ -254,8 +265,8 @@ func odfvFromSpec(s *registry.OnDemandFeatureViewSpec, cat *catalog) *odfvDef {
 			if !ok {
 				return fail("its source feature view %q does not exist in project %q", view, cat.project)
 			}
-			if !v.online {
-				return fail("its source feature view %q is not served online (online: false)", view)
+			if !v.online && d.notOnline == "" {
+				d.notOnline = fmt.Sprintf("its source feature view %q is not served online (online: false)", view)
 			}
 			if len(cols) == 0 {
 				for _, f := range v.features {

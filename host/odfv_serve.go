@@ -120,8 +120,8 @@ func (e *onlineEnv) planODFV(req OnlineFeaturesRequest, idx *odfvIndex) (OnlineF
 	regular := map[string]string{}
 	var wants []*odfvWant
 	want := func(d *odfvDef, prefix, field string) (*odfvWant, error) {
-		if d.unsupported != "" {
-			return nil, Requestf(Unprocessable, field, "on-demand feature view %q cannot be served: %s", d.name, d.unsupported)
+		if why := d.onlineProblem(); why != "" {
+			return nil, Requestf(Unprocessable, field, "on-demand feature view %q cannot be served: %s", d.name, why)
 		}
 		for _, w := range wants {
 			if w.def == d && w.prefix == prefix {
@@ -420,8 +420,8 @@ func checkUniqueNames(names []string, fullNames bool) error {
 // from the frame (transform) or taken from it (transform_on_write false). Nothing is
 // written here, so a bad frame writes nothing.
 func (e *writeEnv) odfvWrite(ctx context.Context, d *odfvDef, df []Column, transform bool, now time.Time) (WriteRequest, error) {
-	if d.unsupported != "" {
-		return WriteRequest{}, Requestf(Unprocessable, "feature_view_name", "on-demand feature view %q cannot be written: %s", d.name, d.unsupported)
+	if why := d.onlineProblem(); why != "" {
+		return WriteRequest{}, Requestf(Unprocessable, "feature_view_name", "on-demand feature view %q cannot be written: %s", d.name, why)
 	}
 	if len(df) == 0 {
 		return WriteRequest{}, Requestf(BadRequest, "df", "the frame has no columns")

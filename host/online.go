@@ -273,9 +273,9 @@ func (e *onlineEnv) resolve(req OnlineFeaturesRequest) ([]*readGroup, error) {
 	case req.FeatureService != "" && len(req.Features) > 0:
 		return nil, Requestf(BadRequest, "features", "give either features or feature_service, not both")
 	case req.FeatureService != "":
-		return e.cat.resolveService(req.FeatureService)
+		return e.cat.resolveService(req.FeatureService, onlineRead)
 	case len(req.Features) > 0:
-		return e.cat.resolveRefs(req.Features)
+		return e.cat.resolveRefs(req.Features, onlineRead)
 	}
 	return nil, Requestf(BadRequest, "features", "no features requested: give a list of \"<feature view>:<feature>\" references in features, or a feature_service")
 }

@@ -91,9 +91,19 @@ func (g *readGroup) requestColumn(joinKey string) string {
 	return joinKey
 }
 
+// readPath says which store a resolution reads from. A view with online: false is never
+// materialized, so online reads refuse it; historical retrieval reads its batch source
+// like any other view's (Feast's offline-only views, used for training data).
+type readPath uint8
+
+const (
+	onlineRead readPath = iota
+	offlineRead
+)
+
 // resolveRefs turns "view:feature" references into read groups, one per view in order
 // of first appearance, features in request order.
-func (c *catalog) resolveRefs(refs []string) ([]*readGroup, error) {
+func (c *catalog) resolveRefs(refs []string, path readPath) ([]*readGroup, error) {
 	var groups []*readGroup
 	byView := map[string]*readGroup{}
 	for i, ref := range refs {
@@ -109,7 +119,7 @@ func (c *catalog) resolveRefs(refs []string) ([]*readGroup, error) {
 		}
 		g := byView[viewName]
 		if g == nil {
-			v, err := c.lookupView(viewName, field)
+			v, err := c.lookupView(viewName, field, path)
 			if err != nil {
 				return nil, err
 			}
@@ -133,7 +143,7 @@ func (c *catalog) resolveRefs(refs []string) ([]*readGroup, error) {
 
 // resolveService turns a feature service's projections into read groups, in the order
 // the service lists them.
-func (c *catalog) resolveService(name string) ([]*readGroup, error) {
+func (c *catalog) resolveService(name string, path readPath) ([]*readGroup, error) {
 	svc, ok := c.services[name]
 	if !ok {
 		return nil, Requestf(NotFound, "feature_service", "feature service %q not found in project %q", name, c.project)
@@ -141,7 +151,7 @@ func (c *catalog) resolveService(name string) ([]*readGroup, error) {
 	groups := make([]*readGroup, 0, len(svc.projections))
 	for _, p := range svc.projections {
 		field := "feature_service"
-		v, err := c.lookupView(p.view, field)
+		v, err := c.lookupView(p.view, field, path)
 		if err != nil {
 			return nil, Requestf(Unprocessable, field, "feature service %q: %s", name, err.(*RequestError).Msg)
 		}
@@ -170,10 +180,10 @@ func (c *catalog) resolveService(name string) ([]*readGroup, error) {
 	return groups, nil
 }
 
-func (c *catalog) lookupView(name, field string) (*viewDef, error) {
+func (c *catalog) lookupView(name, field string, path readPath) (*viewDef, error) {
 	if v, ok := c.views[name]; ok {
-		if !v.online {
-			return nil, Requestf(Unprocessable, field, "feature view %q is not served online (online: false)", name)
+		if !v.online && path == onlineRead {
+			return nil, Requestf(Unprocessable, field, "feature view %q is not served online (online: false): it is never materialized; read it with historical retrieval", name)
 		}
 		return v, nil
 	}

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/larder-dev/larder/host/internal/caps"
+	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/larder-dev/larder/host/internal/fixturebuild"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -378,4 +380,42 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestPoolReplacesInBackground checks that the pool's worker, not the caller, creates
+// instances: one a caller asks for when none is idle, and a replacement for every
+// discarded instance, beyond min, so the next callers find idle instances.
+func TestPoolReplacesInBackground(t *testing.T) {
+	p := open(t, "echo", func(o *Options) { o.PoolMin, o.PoolMax = 1, 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := p.pool.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.pool.acquire(ctx) // none idle: the worker creates the second
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pool.release(a, true)
+	p.pool.release(b, true)
+	for len(p.pool.free) < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("pool never refilled to its 2 live instances: %s", p.pool)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c, d := p.pool.created.Load(), p.pool.discarded.Load(); c != 4 || d != 2 {
+		t.Errorf("created %d, discarded %d; want 4 and 2", c, d)
+	}
+	// With max instances busy, a caller waits no longer than its context.
+	x, _ := p.pool.acquire(ctx)
+	y, _ := p.pool.acquire(ctx)
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := p.pool.acquire(short); !errors.Is(err, fault.ErrPoolExhausted) {
+		t.Errorf("acquire with every instance busy: %v, want pool exhausted", err)
+	}
+	p.pool.release(x, false)
+	p.pool.release(y, false)
 }

@@ -60,24 +60,16 @@ func RunOfflineStore(t *testing.T, target OfflineTarget) {
 	cache := t.TempDir() // one compilation cache for the whole run
 	run := func(t *testing.T, c *offlineCase) {
 		t.Helper()
-		runOfflineCase(t, target, cache, c)
+		runOfflineCase(context.Background(), t, target, cache, c)
 	}
 	t.Run("cases", func(t *testing.T) {
 		for _, c := range namedOfflineCases() {
 			t.Run(c.name, func(t *testing.T) { run(t, c) })
 		}
 	})
-	n := 30
-	if testing.Short() {
-		n = 8
-	}
-	base := int64(1)
-	if s := os.Getenv("LARDER_OFFLINE_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("LARDER_OFFLINE_SEED=%q is not an integer", s)
-		}
-		base = v
+	base, n, err := offlineSeeds(testing.Short())
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Run("random", func(t *testing.T) {
 		for seed := base; seed < base+int64(n); seed++ {
@@ -92,6 +84,22 @@ func RunOfflineStore(t *testing.T, target OfflineTarget) {
 			})
 		}
 	})
+}
+
+// offlineSeeds returns the first seed of the random cases (1, or LARDER_OFFLINE_SEED)
+// and how many to run.
+func offlineSeeds(short bool) (base int64, n int, err error) {
+	n = 30
+	if short {
+		n = 8
+	}
+	base = 1
+	if s := os.Getenv("LARDER_OFFLINE_SEED"); s != "" {
+		if base, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("LARDER_OFFLINE_SEED=%q is not an integer", s)
+		}
+	}
+	return base, n, nil
 }
 
 // offlineCase is one historical retrieval: an entity frame (driver_id BIGINT, customer
@@ -279,10 +287,11 @@ func randomOfflineCase(seed int64) *offlineCase {
 }
 
 // runOfflineCase writes the case's repo, applies it, retrieves its training data and
-// compares it with the reference.
-func runOfflineCase(t *testing.T, target OfflineTarget, cache string, c *offlineCase) {
+// compares it with the reference. t is a *testing.T under go test and a caseTB in the
+// CLI (RunOffline).
+func runOfflineCase(ctx context.Context, t testing.TB, target OfflineTarget, cache string, c *offlineCase) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	be := target.NewBackend(t, filepath.Join(dir, "backend"))

@@ -41,6 +41,9 @@ type PluginInfo struct {
 	Version string `json:"version,omitempty"`
 	SDK     string `json:"sdk,omitempty"`
 	ABI     string `json:"abi,omitempty"`
+	// Features are the manifest's features; an offline store's say which backends the
+	// offline suite runs it on ("postgres", "parquet", …).
+	Features []string `json:"features,omitempty"`
 }
 
 // ReportOpts records what the run was asked to do, so two reports can be compared.

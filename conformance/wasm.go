@@ -187,6 +187,7 @@ func InspectWasm(ctx context.Context, path string, config json.RawMessage) (*Plu
 	defer p.Close(context.WithoutCancel(ctx))
 	pi := p.Info()
 	info.ID, info.Kind, info.Version, info.SDK, info.ABI = pi.Manifest.ID, pi.Manifest.Kind, pi.Manifest.Version, pi.Manifest.SDK, pi.ABIVersion
+	info.Features = pi.Manifest.Features
 	return info, nil
 }
 

@@ -92,11 +92,21 @@ pub fn sum128(data: &[u8], seed: u32) -> [u8; 16] {
 /// Feast's Redis hash field for a feature: the 4 little-endian bytes of
 /// `sum32("{view}:{feature}", 0)`.
 pub fn redis_field(view: &str, feature: &str) -> [u8; 4] {
-    let mut s = Vec::with_capacity(view.len() + 1 + feature.len());
-    s.extend_from_slice(view.as_bytes());
-    s.push(b':');
-    s.extend_from_slice(feature.as_bytes());
-    sum32(&s, 0).to_le_bytes()
+    let n = view.len() + 1 + feature.len();
+    // Usual names fit on the stack: a read hashes every requested feature, and in a wasm32
+    // guest an allocation per name shows in small requests.
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let s: &mut [u8] = if n <= stack.len() {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap
+    };
+    s[..view.len()].copy_from_slice(view.as_bytes());
+    s[view.len()] = b':';
+    s[view.len() + 1..].copy_from_slice(feature.as_bytes());
+    sum32(s, 0).to_le_bytes()
 }
 
 /// Feast's DynamoDB `entity_id`: lowercase hex of `sum128(serialized entity key, 0)`.

@@ -248,6 +248,13 @@ impl Args {
         }
         Args { buf, n: args.len() }
     }
+    /// Appends an argument.
+    pub fn push(&mut self, a: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(&(a.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(a);
+        self.n += 1;
+        self
+    }
     /// Number of arguments.
     pub fn len(&self) -> usize {
         self.n

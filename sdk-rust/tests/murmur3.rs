@@ -42,3 +42,14 @@ fn python_vectors() {
         }
     }
 }
+
+#[test]
+fn redis_field_hashes_long_names_too() {
+    // Names up to 256 bytes are hashed from a stack buffer, longer ones from the heap:
+    // both must hash "{view}:{feature}".
+    for len in [0usize, 1, 200, 254, 255, 256, 257, 1000] {
+        let view = "v".repeat(len);
+        let want = sum32(format!("{}:f", view).as_bytes(), 0).to_le_bytes();
+        assert_eq!(redis_field(&view, "f"), want, "view of {} bytes", len);
+    }
+}

@@ -211,3 +211,14 @@ fn pre_encoded_args_encode_like_plain_ones() {
     let cmds = decode_request(b.bytes()).unwrap();
     assert_eq!(cmds[1], (Command::Hmget, vec![&b"key-2"[..], b"_ts:v", b"\x01\x02\x03\x04", b""]));
 }
+
+#[test]
+fn args_built_one_by_one_equal_args_from_a_slice() {
+    use larder_sdk::redis::Args;
+    let fields: [&[u8]; 3] = [b"_ts:v", b"\x01\x02\x03\x04", b""];
+    let mut a = Args::default();
+    for f in fields {
+        a.push(f);
+    }
+    assert_eq!(a, Args::new(&fields));
+}

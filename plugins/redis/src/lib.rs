@@ -327,10 +327,12 @@ impl RedisStore {
             .views
             .iter()
             .map(|v| {
-                let mut fs: Vec<Vec<u8>> = Vec::with_capacity(v.features.len() + 1);
-                fs.push(layout::ts_field(&v.name));
-                fs.extend(v.features.iter().map(|f| layout::feature_field(&v.name, f).to_vec()));
-                Args::new(&fs)
+                let mut a = Args::default();
+                a.push(&layout::ts_field(&v.name));
+                for f in &v.features {
+                    a.push(&layout::feature_field(&v.name, f));
+                }
+                a
             })
             .collect();
         for chunk in rows.chunks(READ_CHUNK) {

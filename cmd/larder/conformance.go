@@ -17,14 +17,16 @@ import (
 
 const conformanceUsage = `usage: larder conformance [flags] [PATH.wasm]
 
-Runs the conformance suite against an online store plugin and prints a case-by-case
-report (PASS/FAIL/SKIP, fault class, timing). Exits 1 if any case fails, 2 on bad usage.
+Runs the conformance suite against a plugin and prints a case-by-case report
+(PASS/FAIL/SKIP, fault class, timing). Exits 1 if any case fails, 2 on bad usage.
 
   larder conformance store.wasm [--json report.json] [--short] [--case NAME,...]
   larder conformance store.wasm --sandbox [--soak 10s] [--fixtures DIR]
   larder conformance --sandbox [--fixtures DIR] [--healthy sqlite.wasm] [--soak 10s]
   larder conformance --expect-fault CLASS hostile.wasm
   larder conformance odfv.wasm [--transform-spec spec.json]   (transformation plugins)
+  larder conformance offline.wasm [--postgres DSN] [--offline-backends duckdb,postgres]
+                                                               (offline store plugins)
 
 Flags may come before or after PATH. See conformance/README.md.
 
@@ -56,7 +58,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		redisType   = fs.String("redis-type", "redis", "Feast redis_type of --redis: redis, redis_cluster or redis_sentinel")
 		dynamo      = fs.String("dynamodb", os.Getenv("LARDER_DYNAMODB_ENDPOINT"), "DynamoDB endpoint `URL` (dynalite…) bound to the plugin's dynamodb capabilities, one table namespace per case (default $LARDER_DYNAMODB_ENDPOINT)")
 		xformSpec   = fs.String("transform-spec", "", "transformation plugins: spec `FILE` of the inputs, outputs and examples (default: the spec embedded for first-party examples)")
-		postgres    = fs.String("postgres", "", "bind the plugin's sql capabilities to this PostgreSQL `DSN` (one schema per case) instead of SQLite files")
+		postgres    = fs.String("postgres", "", "bind the plugin's sql capabilities to this PostgreSQL `DSN` (one schema per case) instead of SQLite files; offline stores: run on this server (default $LARDER_PG_DSN)")
+		offBackends = fs.String("offline-backends", "", "offline stores: run on these comma-separated backends, duckdb (Parquet files in a temp dir) and postgres (default: what the manifest's features name)")
 	)
 	var paths []string
 	rest := args
@@ -180,6 +183,23 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			return usageErr("%v", err)
 		}
 	} else {
+		// An offline store runs the offline suite on the backends its manifest names; the
+		// backends are decided before anything runs, so a bad flag is a usage error.
+		var offline []string
+		var offlineSkips []conformance.CaseResult
+		isOffline := path != "" && info.Kind == "offline_store"
+		pgDSN := *postgres
+		if isOffline {
+			if pgDSN == "" {
+				pgDSN = os.Getenv("LARDER_PG_DSN")
+			}
+			var err error
+			if offline, offlineSkips, err = offlineBackends(info, *offBackends, pgDSN); err != nil {
+				return usageErr("%v", err)
+			}
+		} else if *offBackends != "" {
+			return usageErr("--offline-backends is for offline store plugins")
+		}
 		var target conformance.Target
 		if path != "" {
 			target = conformance.WasmTarget(path, conformance.WasmOptions{Config: cfg, Redis: *redisURL, RedisType: *redisType, Postgres: *postgres, DynamoDB: *dynamo})
@@ -200,8 +220,29 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			opts.Sandbox = sb
 		}
 		(&conformance.Report{Target: target.Name, Plugin: info}).WriteHeader(stdout)
+		var off conformance.Report
+		if isOffline {
+			for _, c := range offlineSkips {
+				show(c)
+			}
+			var err error
+			if off, err = runOfflineConformance(ctx, path, offline, pgDSN, opts); err != nil {
+				fmt.Fprintf(stderr, "larder conformance: %v\n", err)
+				return 1
+			}
+			off.Cases = append(offlineSkips, off.Cases...)
+			off.Summary.Skipped += len(offlineSkips)
+		}
 		rep = conformance.Run(ctx, target, opts)
-		if path != "" && target.Open == nil {
+		if isOffline {
+			// The offline cases first, then any sandbox cases (--sandbox).
+			rep.Cases = append(off.Cases, rep.Cases...)
+			rep.Summary.Passed += off.Summary.Passed
+			rep.Summary.Failed += off.Summary.Failed
+			rep.Summary.Skipped += off.Summary.Skipped
+			rep.DurationMS += off.DurationMS
+			rep.StartedAt = off.StartedAt
+		} else if path != "" && target.Open == nil {
 			c := conformance.CaseResult{Suite: "online", Group: "kind", Name: "kind", Status: conformance.Skip,
 				Message: fmt.Sprintf("plugin kind %s: conformance v1.0 has online_store cases only", info.Kind)}
 			show(c)

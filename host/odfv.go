@@ -57,9 +57,9 @@ type odfvDef struct {
 	// notOnline says why the ODFV cannot be served or written online while historical
 	// retrieval can still compute it: a source view with online: false.
 	notOnline string
-	sha         string // the module's digest and bytes, as the registry holds them
-	module      []byte
-	mod         *WasmTransformation
+	sha       string // the module's digest and bytes, as the registry holds them
+	module    []byte
+	mod       *WasmTransformation
 }
 
 // onlineProblem says why the ODFV cannot be served or written online; "" when it can.

@@ -3,6 +3,7 @@
 # on the same Parquet files, for each entity frame size,
 #   larder  — `build/larder historical … --out` (the CLI, a feature repo over the files),
 #   duckdb  — the hand-written ASOF query (BenchmarkHistorical/duckdb-asof, its own process),
+#             and the same made to give Feast's values (…/duckdb-asof-feast: TTLs, created dedup),
 #   feast   — Feast 0.67's get_historical_features (file offline store = Dask), under a timeout,
 # each as its own process under /usr/bin/time -v: wall time, CPU time and peak RSS.
 #
@@ -23,6 +24,7 @@ FEAST_TIMEOUT=${HIST_FEAST_TIMEOUT:-1200}    # seconds; a timeout is recorded as
 # feature row of the key) must fail with MemoryError rather than wake the OOM killer.
 FEAST_MEM_KB=${HIST_FEAST_MEM_KB:-$((14 * 1024 * 1024))}
 STREAM_ROWS=${HIST_STREAM_ROWS:-}            # sizes to also run larder-stream at (rows through Go)
+MEMORY_LIMIT=${HIST_MEMORY_LIMIT:-}          # e.g. 2GB: one more larder run per size with --memory-limit
 DATA=${HIST_DATA:-$root/build/bench/historical-data}
 OUT=${HIST_OUT:-$root/build/bench/historical}
 FEAST_PY=${FEAST_PY:-/opt/feast-venv/bin/python}
@@ -106,7 +108,15 @@ for n in $ENTITY_ROWS; do
 			--features "$features" --out "$OUT/larder_$n.parquet"
 		timed "duckdb-asof-$n-r$r" env -C host LARDER_BENCH_DATA="$DATA" LARDER_BENCH_ENTITY_ROWS="$n" LARDER_BENCH_VIEW_ROWS="$VIEW_ROWS" \
 			"$OUT/host.test" -test.run '^$' -test.bench 'BenchmarkHistorical/duckdb-asof$' -test.benchtime 1x
+		timed "duckdb-asof-feast-$n-r$r" env -C host LARDER_BENCH_DATA="$DATA" LARDER_BENCH_ENTITY_ROWS="$n" LARDER_BENCH_VIEW_ROWS="$VIEW_ROWS" \
+			"$OUT/host.test" -test.run '^$' -test.bench 'BenchmarkHistorical/duckdb-asof-feast$' -test.benchtime 1x
 	done
+	if [ -n "$MEMORY_LIMIT" ]; then
+		# DuckDB spills joins and sorts to its temp directory (.tmp in the working directory).
+		mkdir -p "$OUT/spill"
+		timed "larder-$n-mem$MEMORY_LIMIT" env -C "$OUT/spill" "$root/build/larder" historical -C "$repo" --entities "$DATA/entities_$n.parquet" \
+			--features "$features" --out "$OUT/larder_$n.parquet" --memory-limit "$MEMORY_LIMIT"
+	fi
 	if [[ " $STREAM_ROWS " == *" $n "* ]]; then
 		timed "larder-stream-$n" env -C host LARDER_BENCH_DATA="$DATA" LARDER_BENCH_ENTITY_ROWS="$n" LARDER_BENCH_VIEW_ROWS="$VIEW_ROWS" \
 			"$OUT/host.test" -test.run '^$' -test.bench 'BenchmarkHistorical/larder-stream$' -test.benchtime 1x

@@ -36,6 +36,7 @@ func cmdHistorical(ctx context.Context, g *globals, args []string, stdout, stder
 	service := fs.String("feature-service", "", "the feature `SERVICE` whose features to retrieve")
 	out := fs.String("out", "", "the Parquet `FILE` to write (written whole or not at all)")
 	full := fs.Bool("full-feature-names", false, "name output columns view__feature")
+	memLimit := fs.String("memory-limit", "", "cap on the DuckDB engine's memory (e.g. `2GB`); beyond it joins and sorts spill to disk (default: DuckDB's, 80% of RAM)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -55,6 +56,7 @@ func cmdHistorical(ctx context.Context, g *globals, args []string, stdout, stder
 		Features: refs, FeatureService: *service, FullFeatureNames: *full,
 	}
 	req.EngineAccess.Paths = allow
+	req.Engine.MemoryLimit = *memLimit
 	return withStore(ctx, g, name, stderr, func(s *host.FeatureStore) error {
 		start := time.Now()
 		res, err := s.GetHistoricalFeatures(ctx, req, *out)

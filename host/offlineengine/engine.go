@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,8 +30,15 @@ type Options struct {
 	Access Access
 	// BatchSize is the number of rows handed to the callback at a time (default 4096).
 	BatchSize int
-	// MemoryLimit is DuckDB's memory_limit (e.g. "2GB"); empty keeps DuckDB's default.
+	// MemoryLimit is DuckDB's memory_limit (e.g. "2GB"); empty keeps DuckDB's default,
+	// 80% of the machine's RAM. Beyond it joins, aggregates and sorts spill to the
+	// engine's private temp directory (TempDir).
 	MemoryLimit string
+	// TempDir is the directory under which each engine database gets its private spill
+	// directory (created 0700, removed when the database closes); empty means
+	// os.TempDir(). DuckDB's own default is ".tmp" in the process's working directory,
+	// which litters repo directories and fails in a read-only one.
+	TempDir string
 	// Threads caps DuckDB's worker threads; 0 keeps DuckDB's default (one per core).
 	Threads int
 	// CountRows makes every Batch carry the result's total row count (for progress
@@ -168,23 +176,44 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 	return n, nil
 }
 
-// openSandbox opens a fresh in-memory DuckDB database locked down to opts.Access.
+// openSandbox opens a fresh in-memory DuckDB database locked down to opts.Access, with
+// a private spill directory that closing the database removes.
 func openSandbox(ctx context.Context, opts Options) (*duckdb.Conn, func(), error) {
+	parent := opts.TempDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	// Absolute, so that the directory does not move with the process's working directory.
+	parent, err := filepath.Abs(parent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolving the DuckDB engine's temp directory: %w", err)
+	}
+	// MkdirTemp creates the directory 0700: spilled blocks hold feature data.
+	spill, err := os.MkdirTemp(parent, "larder-duckdb-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the DuckDB engine's temp directory: %w", err)
+	}
 	connector, err := duckdb.NewConnector("", nil)
 	if err != nil {
+		os.RemoveAll(spill)
 		return nil, nil, fmt.Errorf("opening the embedded DuckDB engine: %w", err)
 	}
 	dc, err := connector.Connect(ctx)
 	if err != nil {
 		connector.Close()
+		os.RemoveAll(spill)
 		return nil, nil, fmt.Errorf("connecting to the embedded DuckDB engine: %w", err)
 	}
 	conn := dc.(*duckdb.Conn)
 	closeDB := func() {
 		conn.Close()
-		connector.Close()
+		connector.Close() // the last reference: DuckDB deletes its temp files here
+		os.RemoveAll(spill)
 	}
-	for _, s := range sandboxSettings(opts) {
+	if spillDirHook != nil {
+		spillDirHook(spill)
+	}
+	for _, s := range sandboxSettings(opts, spill) {
 		if _, err := conn.ExecContext(ctx, s, nil); err != nil {
 			closeDB()
 			return nil, nil, fmt.Errorf("configuring the DuckDB sandbox (%s): %w", s, err)
@@ -193,10 +222,15 @@ func openSandbox(ctx context.Context, opts Options) (*duckdb.Conn, func(), error
 	return conn, closeDB, nil
 }
 
+// spillDirHook, when set (by tests only), is told each private temp directory as soon as
+// it exists: its name is random, and a test must know it to watch spills land there and
+// to plant files next to it.
+var spillDirHook func(dir string)
+
 // sandboxSettings are the statements that lock a fresh database down. Order matters:
 // everything is set before enable_external_access goes off, and lock_configuration comes
 // last so the plan cannot undo any of it.
-func sandboxSettings(opts Options) []string {
+func sandboxSettings(opts Options, spillDir string) []string {
 	var files, dirs []string
 	for _, p := range opts.Access.Paths {
 		files = append(files, sqlString(filepath.Clean(p)))
@@ -210,6 +244,12 @@ func sandboxSettings(opts Options) []string {
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
 		"SET allow_community_extensions = false",
+		// Spills go to the private directory, never to DuckDB's default ./.tmp. It must be
+		// set before external access goes off (DuckDB then refuses to change it), and
+		// turning external access off adds it to allowed_directories: a plan may read its
+		// own spill directory, which is why each database gets a fresh, empty, 0700 one
+		// holding nothing but that plan's own data (TestPlanReachesNothingBesideItsSpillDir).
+		"SET temp_directory = " + sqlString(spillDir),
 	}
 	if opts.MemoryLimit != "" {
 		s = append(s, "SET memory_limit = "+sqlString(opts.MemoryLimit))

@@ -17,8 +17,8 @@ import (
 // and being re-encoded as Arrow (Execute). At 10 M rows that crossing cost more than the
 // join (BENCHMARKS.md, historical retrieval). The sandbox is the one of write mode
 // (write.go): the plan must be one SELECT, which cannot write, and the only statement that
-// writes is the host's COPY of it into path, the one path beyond opts.Access that the
-// engine may touch (USE_TMP_FILE false: DuckDB would otherwise write an existing path
+// writes is the host's COPY of it into path, the one path beyond opts.Access (and the
+// engine's private spill directory, engine.go) that the engine may touch (USE_TMP_FILE false: DuckDB would otherwise write an existing path
 // through a temp file of its own next to it, outside the sandbox). Callers that need the rows themselves (to transform them, to stream
 // them over HTTP) use Execute.
 func ExecuteToParquet(ctx context.Context, p *Plan, opts Options, path string) (int64, error) {

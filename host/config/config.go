@@ -104,6 +104,9 @@ type Store struct {
 	Limits Limits
 	// Grants are the capabilities the operator grants the plugin (deny by default).
 	Grants []Grant
+	// Engine tunes the host's embedded DuckDB engine that runs an offline store's plans
+	// (the `engine` key; offline_store only). Zero values keep the engine's defaults.
+	Engine Engine
 	// Options are the store-specific keys of a first-party store (relative `path` values
 	// resolved), as plain JSON-compatible values. Nil for type: wasm.
 	Options map[string]any
@@ -113,6 +116,21 @@ type Store struct {
 	// File and Line locate the section, for errors reported when the plugin is loaded.
 	File string
 	Line int
+}
+
+// Engine is the `engine` section of an offline store: resources of the DuckDB database the
+// host opens for each offline read, retrieval or write. A request may still override
+// them (`larder historical --memory-limit`).
+type Engine struct {
+	// MemoryBytes is DuckDB's memory_limit (`memory_limit`, e.g. 4GiB); beyond it joins,
+	// aggregates and sorts spill to disk. 0 keeps DuckDB's default, 80% of RAM, which is
+	// per database: concurrent retrievals each get that much.
+	MemoryBytes uint64
+	// Threads caps DuckDB's worker threads (`threads`); 0 means one per core.
+	Threads int
+	// TempDirectory is where each database's private spill directory is created
+	// (`temp_directory`, relative to the repo directory); "" means the OS temp directory.
+	TempDirectory string
 }
 
 // Limits are the per-plugin sandbox limits (ABI spec §7). Zero never means unlimited:

@@ -231,6 +231,34 @@ func TestBareStoreType(t *testing.T) {
 	}
 }
 
+func TestOfflineEngine(t *testing.T) {
+	t.Parallel()
+	c, err := parse(t, "project: p\noffline_store:\n  type: file\n  engine:\n    memory_limit: 2GiB\n    threads: 2\n    temp_directory: scratch\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.OfflineStore
+	want := Engine{MemoryBytes: 2 << 30, Threads: 2, TempDirectory: filepath.Join(filepath.Dir(c.File), "scratch")}
+	if s.Engine != want {
+		t.Errorf("engine = %+v, want %+v", s.Engine, want)
+	}
+	if s.Options != nil || string(s.Config) != "{}" {
+		t.Errorf("the engine section reached the plugin: options %v, config %s", s.Options, s.Config)
+	}
+	sum := strings.Repeat("ab", 32)
+	c, err = parse(t, "project: p\noffline_store:\n  type: wasm\n  path: o.wasm\n  sha256: "+sum+"\n  engine: {memory_limit: 512MB}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OfflineStore.Engine != (Engine{MemoryBytes: 512e6}) {
+		t.Errorf("wasm store engine = %+v", c.OfflineStore.Engine)
+	}
+	c, err = parse(t, "project: p\noffline_store: file\n", nil)
+	if err != nil || c.OfflineStore.Engine != (Engine{}) {
+		t.Errorf("default engine = %+v (err %v), want the zero value", c.OfflineStore.Engine, err)
+	}
+}
+
 func TestLoadFromDisk(t *testing.T) {
 	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "missing", FileName))
@@ -275,6 +303,16 @@ func TestBrokenConfigs(t *testing.T) {
 			[]string{"feature_store.yaml:5: online_store.limits.memory: must be between 1MiB and 4GiB"}},
 		{"limits bad timeout", "project: p\noffline_store:\n  type: duckdb\n  limits:\n    call_timeout: fast\n",
 			[]string{"feature_store.yaml:5: offline_store.limits.call_timeout: invalid duration \"fast\""}},
+		{"engine on an online store", "project: p\nonline_store:\n  type: sqlite\n  engine:\n    threads: 2\n",
+			[]string{"feature_store.yaml:5: online_store.engine: only an offline_store has an engine"}},
+		{"engine typo", "project: p\noffline_store:\n  type: duckdb\n  engine:\n    memory: 2GB\n",
+			[]string{"feature_store.yaml:5: offline_store.engine.memory: unknown key", `did you mean "memory_limit"?`}},
+		{"engine bad memory", "project: p\noffline_store:\n  type: file\n  engine:\n    memory_limit: 80%\n",
+			[]string{"feature_store.yaml:5: offline_store.engine.memory_limit: invalid size \"80%\""}},
+		{"engine memory too small", "project: p\noffline_store:\n  type: file\n  engine:\n    memory_limit: 1MiB\n",
+			[]string{"feature_store.yaml:5: offline_store.engine.memory_limit: must be at least 16MiB"}},
+		{"engine zero threads", "project: p\noffline_store:\n  type: file\n  engine:\n    threads: 0\n",
+			[]string{"feature_store.yaml:5: offline_store.engine.threads: must be between 1 and 1024, got 0"}},
 		{"grant unknown phase", "project: p\nonline_store:\n  type: sqlite\n  grants:\n    - kind: sql\n      name: online\n      phases: [serve, deploy]\n",
 			[]string{"feature_store.yaml:7: online_store.grants[0].phases[1]: unknown phase \"deploy\""}},
 		{"grant missing kind", "project: p\nonline_store:\n  type: sqlite\n  grants:\n    - name: online\n",

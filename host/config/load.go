@@ -377,6 +377,10 @@ func (p *parser) firstParty(sm *yamlpos.Map, key, kind, t string, n *yaml.Node) 
 			p.limits(v, path, &s.Limits)
 		case "grants":
 			s.Grants = p.grants(v, path)
+		case "engine":
+			if !yamlpos.IsNull(v) {
+				p.storeEngine(v, path, kind, &s.Engine)
+			}
 		default:
 			val, _ := d.Any(v, path)
 			if str, ok := val.(string); ok && k == "path" {
@@ -400,7 +404,7 @@ func (p *parser) firstParty(sm *yamlpos.Map, key, kind, t string, n *yaml.Node) 
 	return s
 }
 
-var wasmKeys = []string{"type", "path", "sha256", "limits", "grants", "config"}
+var wasmKeys = []string{"type", "path", "sha256", "limits", "grants", "engine", "config"}
 
 func (p *parser) wasmStore(sm *yamlpos.Map, key, kind string) *Store {
 	d := p.d
@@ -424,6 +428,9 @@ func (p *parser) wasmStore(sm *yamlpos.Map, key, kind string) *Store {
 	}
 	if v := sm.Get("grants"); !yamlpos.IsNull(v) {
 		s.Grants = p.grants(v, yamlpos.Key(key, "grants"))
+	}
+	if v := sm.Get("engine"); !yamlpos.IsNull(v) {
+		p.storeEngine(v, yamlpos.Key(key, "engine"), kind, &s.Engine)
 	}
 	if v := sm.Get("config"); !yamlpos.IsNull(v) {
 		path := yamlpos.Key(key, "config")
@@ -452,6 +459,56 @@ func (p *parser) sha256(n *yaml.Node, path string) string {
 }
 
 var limitKeys = []string{"memory", "call_timeout", "apply_timeout", "max_output_bytes", "max_log_bytes", "max_module_bytes", "max_instances"}
+
+var engineKeys = []string{"memory_limit", "threads", "temp_directory"}
+
+// storeEngine parses the `engine` section of an offline store. It is the host's, not the
+// plugin's: it never reaches the plugin's config.
+func (p *parser) storeEngine(n *yaml.Node, path, kind string, e *Engine) {
+	d := p.d
+	if kind != KindOffline {
+		d.Errorf(n, path, "only an offline_store has an engine (the DuckDB database its plans run in)")
+		return
+	}
+	em := d.Mapping(n, path, engineKeys)
+	if em == nil {
+		return
+	}
+	if v := em.Get("memory_limit"); !yamlpos.IsNull(v) {
+		kp := yamlpos.Key(path, "memory_limit")
+		if str, ok := d.Str(v, kp); ok {
+			b, err := parseBytes(str)
+			switch {
+			case err != nil:
+				d.Errorf(v, kp, "%v", err)
+			case b < 16<<20:
+				d.Errorf(v, kp, "must be at least 16MiB, got %d bytes", b)
+			default:
+				e.MemoryBytes = b
+			}
+		}
+	}
+	if v := em.Get("threads"); !yamlpos.IsNull(v) {
+		kp := yamlpos.Key(path, "threads")
+		if i, ok := d.Int(v, kp); ok {
+			if i < 1 || i > 1024 {
+				d.Errorf(v, kp, "must be between 1 and 1024, got %d", i)
+			} else {
+				e.Threads = int(i)
+			}
+		}
+	}
+	if v := em.Get("temp_directory"); !yamlpos.IsNull(v) {
+		kp := yamlpos.Key(path, "temp_directory")
+		if str, ok := d.Str(v, kp); ok {
+			if str == "" {
+				d.Errorf(v, kp, "must not be empty (omit it for the OS temp directory)")
+			} else {
+				e.TempDirectory = p.resolve(str)
+			}
+		}
+	}
+}
 
 // wasm32 linear memory cannot exceed 4 GiB; below 1 MiB no real plugin starts.
 const (

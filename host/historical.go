@@ -155,7 +155,7 @@ func (fs *FeatureStore) streamHistorical(ctx context.Context, req HistoricalRequ
 	pg := fs.offlinePostgres()
 	var ents *pgengine.Entities
 	if pg != nil {
-		ents = postgresEntities(preq, access) // the entity file goes to a temporary table
+		ents = postgresEntities(preq, fs.engineOptions(offlineengine.Options{Access: access})) // the entity file goes to a temporary table
 	}
 	plan, err := hp.PlanHistorical(ctx, *preq)
 	if err != nil {
@@ -173,7 +173,7 @@ func (fs *FeatureStore) streamHistorical(ctx context.Context, req HistoricalRequ
 		cols = stage.cols
 		open = stage.deferOpen(ctx, open)
 	}
-	opts := req.Engine
+	opts := fs.engineOptions(req.Engine)
 	opts.Access = access
 	if parquetPath != "" && pg == nil && stage == nil && plan.Dialect == offlineengine.DialectDuckDB {
 		// No row needs Go: DuckDB's own Parquet writer is several times faster than
@@ -300,7 +300,7 @@ func (fs *FeatureStore) historicalPlanRequest(ctx context.Context, req Historica
 	if pg := fs.offlinePostgres(); pg != nil && req.EntitiesQuery != "" {
 		cols, err = pgengine.Describe(ctx, *pg, req.EntitiesQuery) // SQL for the offline store's database
 	} else {
-		cols, err = offlineengine.Describe(ctx, from, params, offlineengine.Options{Access: access})
+		cols, err = offlineengine.Describe(ctx, from, params, fs.engineOptions(offlineengine.Options{Access: access}))
 	}
 	if err != nil {
 		return nil, access, nil, Requestf(Unprocessable, "entities", "reading the entity source: %v", err)

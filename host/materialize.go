@@ -167,7 +167,7 @@ func (fs *FeatureStore) materializeView(ctx context.Context, online OnlineStore,
 		writerDone <- err
 	}()
 
-	opts := offlineengine.Options{BatchSize: materializeBatchRows, CountRows: p.tty}
+	opts := fs.engineOptions(offlineengine.Options{BatchSize: materializeBatchRows, CountRows: p.tty})
 	_, _, err := pullLatest(ctx, offline, v.pullRequest(fs.cfg.Project, w.start, w.end), opts, func(b *offlineengine.Batch) error {
 		var rw *rowWriter
 		select {

@@ -115,7 +115,7 @@ func executePlan(ctx context.Context, pg *pgengine.Config, plan *offlineengine.P
 // the file is loaded into instead, and the returned loader fills it with the rows as
 // DuckDB reads them from the file (same sandbox, same access). An entity query is SQL for
 // the database and needs nothing. It returns nil when there is nothing to load.
-func postgresEntities(preq *HistoricalPlanRequest, access offlineengine.Access) *pgengine.Entities {
+func postgresEntities(preq *HistoricalPlanRequest, opts offlineengine.Options) *pgengine.Entities {
 	es := &preq.Entities
 	if es.Path == "" {
 		return nil
@@ -142,7 +142,7 @@ func postgresEntities(preq *HistoricalPlanRequest, access offlineengine.Access) 
 		Params: []any{path}, ResultSchema: schema,
 	}
 	return &pgengine.Entities{Columns: schema, Produce: func(ctx context.Context, fn func(*offlineengine.Batch) error) error {
-		_, err := offlineengine.Execute(ctx, plan, offlineengine.Options{Access: access}, fn)
+		_, err := offlineengine.Execute(ctx, plan, opts, fn)
 		return err
 	}}
 }

@@ -253,7 +253,7 @@ func (fs *FeatureStore) PullAll(ctx context.Context, req PullAllRequest, fn func
 	if err != nil {
 		return nil, err
 	}
-	opts := req.Engine
+	opts := fs.engineOptions(req.Engine)
 	opts.Access = sourceAccess(v.source.Path)
 	var pg *pgengine.Config
 	if ws, ok := store.(*WasmOfflineStore); ok {
@@ -288,6 +288,7 @@ type offlineWrite struct {
 	target offlineengine.WriteTarget
 	rel    *offlineengine.Relation
 	plan   *offlineengine.WritePlan
+	engine offlineengine.Options // feature_store.yaml's offline_store.engine
 	unlock func()
 }
 
@@ -373,7 +374,10 @@ func readerOf(src OfflineSource) string {
 
 func (fs *FeatureStore) prepareOfflineWrite(ctx context.Context, planner OfflineWritePlanner, w *offlineWrite, df []Column) error {
 	src := w.source
-	cols, err := offlineengine.DescribeSource(ctx, readerOf(src), []any{src.Path}, offlineengine.Options{Access: offlineengine.Access{Paths: []string{src.Path}}})
+	w.engine = fs.engineOptions(offlineengine.Options{})
+	opts := w.engine
+	opts.Access = offlineengine.Access{Paths: []string{src.Path}}
+	cols, err := offlineengine.DescribeSource(ctx, readerOf(src), []any{src.Path}, opts)
 	if err != nil {
 		return fmt.Errorf("reading the schema of the offline source %q (%s): %w", src.Name, src.Path, err)
 	}
@@ -451,7 +455,7 @@ func (w *offlineWrite) run(ctx context.Context) (int64, error) {
 	if len(w.rel.Rows) == 0 {
 		return 0, nil // a frame of no rows appends nothing; it was still checked
 	}
-	n, err := offlineengine.ExecuteWrite(ctx, w.plan, w.rel, w.target, offlineengine.Options{})
+	n, err := offlineengine.ExecuteWrite(ctx, w.plan, w.rel, w.target, w.engine)
 	if errors.Is(err, offlineengine.ErrValue) {
 		return 0, Requestf(BadRequest, "df", "a pushed value does not fit its column of the offline source %q: %s", w.source.Name, err)
 	}

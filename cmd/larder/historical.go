@@ -36,7 +36,7 @@ func cmdHistorical(ctx context.Context, g *globals, args []string, stdout, stder
 	service := fs.String("feature-service", "", "the feature `SERVICE` whose features to retrieve")
 	out := fs.String("out", "", "the Parquet `FILE` to write (written whole or not at all)")
 	full := fs.Bool("full-feature-names", false, "name output columns view__feature")
-	memLimit := fs.String("memory-limit", "", "cap on the DuckDB engine's memory (e.g. `2GB`); beyond it joins and sorts spill to disk (default: DuckDB's, 80% of RAM)")
+	memLimit := fs.String("memory-limit", "", "cap on the DuckDB engine's memory (e.g. `2GB`); beyond it joins and sorts spill to disk (default: offline_store.engine.memory_limit, else DuckDB's 80% of RAM)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code

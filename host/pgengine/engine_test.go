@@ -63,7 +63,9 @@ func collect(t *testing.T, cfg Config, p *offlineengine.Plan, ents *Entities) ([
 	return rows, err
 }
 
-func col(name string, t abi.Type) offlineengine.Column { return offlineengine.Column{Name: name, Type: t} }
+func col(name string, t abi.Type) offlineengine.Column {
+	return offlineengine.Column{Name: name, Type: t}
+}
 
 func TestExecute(t *testing.T) {
 	cfg := testConfig(t)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,28 +42,10 @@ func TestConformanceCLIOffline(t *testing.T) {
 		{"backends for an online store", []string{"--offline-backends", "duckdb", sqlite}, 2, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := runConformance(context.Background(), tt.args, &out, &errOut)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out.String(), errOut.String())
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
 	}
 
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep conformance.Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatalf("JSON report does not parse: %v", err)
-	}
+	rep := readConformanceReport(t, jsonPath)
 	if rep.Plugin == nil || rep.Plugin.Kind != "offline_store" || !contains(rep.Plugin.Features, "parquet") ||
 		rep.Summary != (conformance.Summary{Passed: 9}) || len(rep.Cases) != 9 {
 		t.Fatalf("JSON report: plugin %+v summary %+v, %d cases", rep.Plugin, rep.Summary, len(rep.Cases))

@@ -12,6 +12,36 @@ import (
 	"github.com/larder-dev/larder/conformance"
 )
 
+// checkConformanceRun runs `larder conformance` with args and checks its exit code and that
+// its output holds each of wantOut.
+func checkConformanceRun(t *testing.T, args []string, wantCode int, wantOut []string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runConformance(context.Background(), args, &out, &errOut)
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out.String(), errOut.String())
+	}
+	for _, w := range wantOut {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+// readConformanceReport reads and decodes the --json report at path.
+func readConformanceReport(t *testing.T, path string) conformance.Report {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep conformance.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatalf("JSON report does not parse: %v", err)
+	}
+	return rep
+}
+
 // conformanceBuildOutput finds a build output the way scripts/test.sh exports it, else under ../../build.
 func conformanceBuildOutput(t *testing.T, env, sub, name string) string {
 	t.Helper()
@@ -52,28 +82,10 @@ func TestConformanceCLI(t *testing.T) {
 		{"bad config", []string{"--config", "[1]", sqlite}, 2, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := runConformance(context.Background(), tt.args, &out, &errOut)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out.String(), errOut.String())
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
 	}
 
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep conformance.Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatalf("JSON report does not parse: %v", err)
-	}
+	rep := readConformanceReport(t, jsonPath)
 	if rep.Schema != conformance.ReportSchema || rep.Plugin == nil || rep.Plugin.ID != "sqlite" || len(rep.Plugin.SHA256) != 64 ||
 		rep.Summary.Passed != 6 || len(rep.Cases) != 6 {
 		t.Errorf("JSON report: schema %q plugin %+v summary %+v, %d cases", rep.Schema, rep.Plugin, rep.Summary, len(rep.Cases))

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/larder-dev/larder/host/hosttest"
@@ -46,17 +43,6 @@ func TestConformanceCLITransformation(t *testing.T) {
 			0, []string{"PASS  sandbox/transformation/trap", "PASS  sandbox/transformation/wrong_type"}},
 		{"unreadable spec", []string{"--transform-spec", filepath.Join(t.TempDir(), "none.json"), odfv}, 2, nil},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := runConformance(context.Background(), tt.args, &out, &errOut)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out.String(), errOut.String())
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -128,52 +127,28 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 		return 0, err
 	}
 
-	size := opts.BatchSize
-	if size <= 0 {
-		size = DefaultBatchSize
-	}
 	ncol := len(p.ResultSchema)
-	b := &Batch{Schema: p.ResultSchema, Rows: make([][]any, 0, size), Total: -1}
-	store := make([]any, size*ncol) // backing array for every row slice of the batch
+	out := NewRowBatcher(p.ResultSchema, opts.BatchSize, DuckDBWords, fn)
 	dst := make([]driver.Value, len(schema))
-	var n int64
+	value := func(j int) any { return dst[j] }
 	for {
 		err := rows.Next(dst)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return n, fmt.Errorf("reading row %d of the plan's result: %w", n+1, err)
-		}
-		k := len(b.Rows)
-		row := store[k*ncol : (k+1)*ncol : (k+1)*ncol]
-		for j, c := range p.ResultSchema {
-			v, err := normalize(dst[j], c.Type)
-			if err != nil {
-				return n, fmt.Errorf("row %d of the plan's result, column %q: %w", n+1, c.Name, err)
-			}
-			row[j] = v
+			return out.Rows(), fmt.Errorf("reading row %d of the plan's result: %w", out.Rows()+1, err)
 		}
 		if opts.CountRows {
 			if t, ok := dst[ncol].(int64); ok {
-				b.Total = t
+				out.SetTotal(t)
 			}
 		}
-		b.Rows = append(b.Rows, row)
-		n++
-		if len(b.Rows) == size {
-			if err := fn(b); err != nil {
-				return n, err
-			}
-			b.Rows = b.Rows[:0]
+		if err := out.Add(value); err != nil {
+			return out.Rows(), err
 		}
 	}
-	if len(b.Rows) > 0 {
-		if err := fn(b); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return out.Rows(), out.Flush()
 }
 
 // openSandbox opens a fresh in-memory DuckDB database locked down to opts.Access, with
@@ -329,91 +304,4 @@ func abiType(name string) abi.Type {
 		return 0
 	}
 	return scalarTypes[name]
-}
-
-// normalize turns a driver value of a column already checked to be of type t into the Go
-// value documented on Batch. Only lists need work: the driver returns them as []any.
-func normalize(v driver.Value, t abi.Type) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	switch t {
-	case abi.TypeUnixTimestamp:
-		ts, ok := v.(time.Time)
-		if !ok {
-			return nil, fmt.Errorf("engine returned %T for a TIMESTAMP", v)
-		}
-		return ts.UTC(), nil
-	case abi.TypeBytes:
-		b, ok := v.([]byte)
-		if !ok {
-			return nil, fmt.Errorf("engine returned %T for a BLOB", v)
-		}
-		return append([]byte(nil), b...), nil
-	}
-	if !t.IsList() {
-		if !scalarIs(v, t) {
-			return nil, fmt.Errorf("engine returned %T for %s", v, t)
-		}
-		return v, nil
-	}
-	elems, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("engine returned %T for a LIST", v)
-	}
-	for i, e := range elems {
-		if e == nil {
-			return nil, fmt.Errorf("list element %d is NULL; Feast list values cannot hold nulls", i)
-		}
-	}
-	switch t {
-	case abi.TypeBytesList:
-		return listOf(elems, func(e any) ([]byte, bool) { b, ok := e.([]byte); return append([]byte(nil), b...), ok })
-	case abi.TypeStringList:
-		return listOf(elems, func(e any) (string, bool) { s, ok := e.(string); return s, ok })
-	case abi.TypeInt32List:
-		return listOf(elems, func(e any) (int32, bool) { x, ok := e.(int32); return x, ok })
-	case abi.TypeInt64List:
-		return listOf(elems, func(e any) (int64, bool) { x, ok := e.(int64); return x, ok })
-	case abi.TypeDoubleList:
-		return listOf(elems, func(e any) (float64, bool) { x, ok := e.(float64); return x, ok })
-	case abi.TypeFloatList:
-		return listOf(elems, func(e any) (float32, bool) { x, ok := e.(float32); return x, ok })
-	case abi.TypeBoolList:
-		return listOf(elems, func(e any) (bool, bool) { x, ok := e.(bool); return x, ok })
-	case abi.TypeUnixTimestampList:
-		return listOf(elems, func(e any) (time.Time, bool) { x, ok := e.(time.Time); return x.UTC(), ok })
-	}
-	return nil, fmt.Errorf("unsupported type %s", t)
-}
-
-func listOf[T any](elems []any, conv func(any) (T, bool)) ([]T, error) {
-	out := make([]T, len(elems))
-	for i, e := range elems {
-		x, ok := conv(e)
-		if !ok {
-			return nil, fmt.Errorf("list element %d is %T, not %T", i, e, x)
-		}
-		out[i] = x
-	}
-	return out, nil
-}
-
-// scalarIs reports whether v is the Go type the driver returns for t.
-func scalarIs(v any, t abi.Type) bool {
-	switch v.(type) {
-	case string:
-		return t == abi.TypeString
-	case int32:
-		return t == abi.TypeInt32
-	case int64:
-		return t == abi.TypeInt64
-	case float64:
-		return t == abi.TypeDouble
-	case float32:
-		return t == abi.TypeFloat
-	case bool:
-		return t == abi.TypeBool
-	}
-	return false
 }

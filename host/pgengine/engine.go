@@ -149,47 +149,26 @@ func Execute(ctx context.Context, cfg Config, p *offlineengine.Plan, opts offlin
 	}
 	defer rows.Close()
 
-	size := opts.BatchSize
-	if size <= 0 {
-		size = offlineengine.DefaultBatchSize
-	}
-	ncol := len(p.ResultSchema)
-	b := &offlineengine.Batch{Schema: p.ResultSchema, Rows: make([][]any, 0, size), Total: -1}
-	store := make([]any, size*ncol)
-	var n int64
+	out := offlineengine.NewRowBatcher(p.ResultSchema, opts.BatchSize, words, fn)
+	var vals []any
+	value := func(j int) any { return vals[j] }
 	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return n, fmt.Errorf("reading row %d of the plan's result: %w", n+1, err)
+		if vals, err = rows.Values(); err != nil {
+			return out.Rows(), fmt.Errorf("reading row %d of the plan's result: %w", out.Rows()+1, err)
 		}
-		k := len(b.Rows)
-		row := store[k*ncol : (k+1)*ncol : (k+1)*ncol]
-		for j, c := range p.ResultSchema {
-			v, err := normalize(vals[j], c.Type)
-			if err != nil {
-				return n, fmt.Errorf("row %d of the plan's result, column %q: %w", n+1, c.Name, err)
-			}
-			row[j] = v
-		}
-		b.Rows = append(b.Rows, row)
-		n++
-		if len(b.Rows) == size {
-			if err := fn(b); err != nil {
-				return n, err
-			}
-			b.Rows = b.Rows[:0]
+		if err := out.Add(value); err != nil {
+			return out.Rows(), err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("running the plan's SQL: %w", err)
+		return out.Rows(), fmt.Errorf("running the plan's SQL: %w", err)
 	}
-	if len(b.Rows) > 0 {
-		if err := fn(b); err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return out.Rows(), out.Flush()
 }
+
+// words name PostgreSQL's types in the errors about a value it returned.
+var words = offlineengine.Words{Engine: "PostgreSQL", Timestamp: "a timestamp (infinite timestamps have no feature value)",
+	Bytes: "bytea", List: "an array", Element: "array element"}
 
 // isSelect reports whether sql starts, after comments and parentheses, with SELECT or
 // WITH. The read-only transaction is what keeps a plan from writing; this only gives a
@@ -418,91 +397,6 @@ func checkColumns(fields []pgconn.FieldDescription, schema []offlineengine.Colum
 		}
 	}
 	return nil
-}
-
-// normalize turns a pgx value of a column already checked to be of type t into the Go
-// value documented on offlineengine.Batch.
-func normalize(v any, t abi.Type) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	switch t {
-	case abi.TypeUnixTimestamp:
-		ts, ok := v.(time.Time)
-		if !ok {
-			return nil, fmt.Errorf("PostgreSQL returned %T for a timestamp (infinite timestamps have no feature value)", v)
-		}
-		return ts.UTC(), nil
-	case abi.TypeBytes:
-		b, ok := v.([]byte)
-		if !ok {
-			return nil, fmt.Errorf("PostgreSQL returned %T for bytea", v)
-		}
-		return append([]byte(nil), b...), nil
-	case abi.TypeString, abi.TypeInt32, abi.TypeInt64, abi.TypeDouble, abi.TypeFloat, abi.TypeBool:
-		if !scalarIs(v, t) {
-			return nil, fmt.Errorf("PostgreSQL returned %T for %s", v, t)
-		}
-		return v, nil
-	}
-	elems, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("PostgreSQL returned %T for an array", v)
-	}
-	for i, e := range elems {
-		if e == nil {
-			return nil, fmt.Errorf("array element %d is NULL; Feast list values cannot hold nulls", i)
-		}
-	}
-	switch t {
-	case abi.TypeBytesList:
-		return listOf(elems, func(e any) ([]byte, bool) { b, ok := e.([]byte); return append([]byte(nil), b...), ok })
-	case abi.TypeStringList:
-		return listOf(elems, func(e any) (string, bool) { s, ok := e.(string); return s, ok })
-	case abi.TypeInt32List:
-		return listOf(elems, func(e any) (int32, bool) { x, ok := e.(int32); return x, ok })
-	case abi.TypeInt64List:
-		return listOf(elems, func(e any) (int64, bool) { x, ok := e.(int64); return x, ok })
-	case abi.TypeDoubleList:
-		return listOf(elems, func(e any) (float64, bool) { x, ok := e.(float64); return x, ok })
-	case abi.TypeFloatList:
-		return listOf(elems, func(e any) (float32, bool) { x, ok := e.(float32); return x, ok })
-	case abi.TypeBoolList:
-		return listOf(elems, func(e any) (bool, bool) { x, ok := e.(bool); return x, ok })
-	case abi.TypeUnixTimestampList:
-		return listOf(elems, func(e any) (time.Time, bool) { x, ok := e.(time.Time); return x.UTC(), ok })
-	}
-	return nil, fmt.Errorf("unsupported type %s", t)
-}
-
-func listOf[T any](elems []any, conv func(any) (T, bool)) ([]T, error) {
-	out := make([]T, len(elems))
-	for i, e := range elems {
-		x, ok := conv(e)
-		if !ok {
-			return nil, fmt.Errorf("array element %d is %T, not %T", i, e, x)
-		}
-		out[i] = x
-	}
-	return out, nil
-}
-
-func scalarIs(v any, t abi.Type) bool {
-	switch v.(type) {
-	case string:
-		return t == abi.TypeString
-	case int32:
-		return t == abi.TypeInt32
-	case int64:
-		return t == abi.TypeInt64
-	case float64:
-		return t == abi.TypeDouble
-	case float32:
-		return t == abi.TypeFloat
-	case bool:
-		return t == abi.TypeBool
-	}
-	return false
 }
 
 // quoteIdent quotes a SQL identifier: "a""b" for a"b.

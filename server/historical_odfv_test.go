@@ -2,10 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,17 +11,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
-	"github.com/larder-dev/larder/host"
 	"github.com/larder-dev/larder/host/hosttest"
-	"github.com/larder-dev/larder/host/registry"
-	"github.com/larder-dev/larder/host/repo"
 )
 
 // POST /get-historical-features with Feast quickstart's on-demand feature view (compiled
 // to Wasm): the ODFV's columns are computed from the joined rows and the request data in
 // the entity columns; a missing request column is a 422 before any byte is streamed.
 func TestGetHistoricalFeaturesODFV(t *testing.T) {
-	h := historicalODFVServer(t, odfvQuickstartRepo(t, "odfv_conv_rate_go"))
+	h := historicalServerFor(t, odfvQuickstartRepo(t, "odfv_conv_rate_go")).Handler()
 
 	body := `{"features": ["driver_hourly_stats:conv_rate", "transformed_conv_rate:conv_rate_plus_val1"],
 		"entities": {"driver_id": [1001, 1002, 999999, 1003],
@@ -82,27 +75,6 @@ func TestGetHistoricalFeaturesODFV(t *testing.T) {
 	}
 }
 
-// historicalODFVServer serves repo with freshly built sqlite and duckdb plugins.
-func historicalODFVServer(t *testing.T, repo string) http.Handler {
-	t.Helper()
-	plugins := t.TempDir()
-	for _, p := range []string{"sqlite", "duckdb"} {
-		path, err := hosttest.BuildPlugin(p)
-		if err != nil {
-			t.Skipf("building plugin %s: %v", p, err)
-		}
-		if err := os.Symlink(path, filepath.Join(plugins, p+".wasm")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fs, err := host.Open(context.Background(), repo, host.OpenOptions{PluginDir: plugins, CacheDir: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fs.Close(context.Background()) })
-	return New(fs, Options{}).Handler()
-}
-
 // An ODFV whose plugin returns a column of the wrong type fails on the first batch, before
 // the stream starts: a JSON error, not a cut stream.
 func TestGetHistoricalFeaturesODFVBadPlugin(t *testing.T) {
@@ -114,25 +86,7 @@ func TestGetHistoricalFeaturesODFVBadPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := quickstartRepo(t)
-	st := registry.NewFileStore(filepath.Join(dir, "data", "registry.db"))
-	reg, err := st.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(body)
-	text, _ := json.Marshal(repo.WasmUDF{Module: "xform.wasm", SHA256: hex.EncodeToString(sum[:]), Function: "wrong_type"})
-	for _, o := range reg.OnDemandFeatureViews {
-		if o.Spec != nil && o.Spec.Name == "transformed_conv_rate" {
-			o.Spec.Mode = repo.ModeWasm
-			o.Spec.FeatureTransformation = &registry.FeatureTransformation{UserDefinedFunction: &registry.UserDefinedFunction{
-				Name: "transformed_conv_rate", Body: body, BodyText: string(text), Mode: repo.ModeWasm}}
-		}
-	}
-	if err := st.Save(reg); err != nil {
-		t.Fatal(err)
-	}
-	h := historicalODFVServer(t, dir)
+	h := historicalServerFor(t, wasmODFVRepo(t, body, "xform.wasm", "wrong_type")).Handler()
 	r := do(h, http.MethodPost, "/get-historical-features", `{"features": ["transformed_conv_rate:conv_rate_plus_val1"],
 		"entities": {"driver_id": [1001], "event_timestamp": ["2025-01-14T00:00:00Z"], "val_to_add": [1], "val_to_add_2": [2]}}`)
 	// A plugin fault is the server's problem: 500, details in the log (as everywhere).

@@ -20,6 +20,12 @@ import (
 // may hold a duckdb.wasm from before historical retrieval).
 func historicalServer(t *testing.T) *Server {
 	t.Helper()
+	return historicalServerFor(t, quickstartRepo(t))
+}
+
+// historicalServerFor serves the repo in dir with freshly built sqlite and duckdb plugins.
+func historicalServerFor(t *testing.T, dir string) *Server {
+	t.Helper()
 	plugins := t.TempDir()
 	for _, p := range []string{"sqlite", "duckdb"} {
 		path, err := hosttest.BuildPlugin(p)
@@ -30,7 +36,7 @@ func historicalServer(t *testing.T) *Server {
 			t.Fatal(err)
 		}
 	}
-	fs, err := host.Open(context.Background(), quickstartRepo(t), host.OpenOptions{PluginDir: plugins, CacheDir: "-"})
+	fs, err := host.Open(context.Background(), dir, host.OpenOptions{PluginDir: plugins, CacheDir: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,13 @@ func odfvQuickstartRepo(t testing.TB, plugin string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return wasmODFVRepo(t, body, plugin+".wasm", "transformed_conv_rate")
+}
+
+// wasmODFVRepo is Feast's quickstart repo with transformed_conv_rate's transformation
+// replaced by function of the Wasm module body, named module.
+func wasmODFVRepo(t testing.TB, body []byte, module, function string) string {
+	t.Helper()
 	dir := quickstartRepo(t)
 	st := registry.NewFileStore(filepath.Join(dir, "data", "registry.db"))
 	reg, err := st.Load()
@@ -40,7 +47,7 @@ func odfvQuickstartRepo(t testing.TB, plugin string) string {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
-	text, _ := json.Marshal(repo.WasmUDF{Module: plugin + ".wasm", SHA256: hex.EncodeToString(sum[:]), Function: "transformed_conv_rate"})
+	text, _ := json.Marshal(repo.WasmUDF{Module: module, SHA256: hex.EncodeToString(sum[:]), Function: function})
 	found := false
 	for _, o := range reg.OnDemandFeatureViews {
 		if o.Spec != nil && o.Spec.Name == "transformed_conv_rate" {

@@ -34,7 +34,7 @@ func TestOfflineOnlyViewOverHTTP(t *testing.T) {
 	if err := st.Save(reg); err != nil {
 		t.Fatal(err)
 	}
-	h := historicalODFVServer(t, dir)
+	h := historicalServerFor(t, dir).Handler()
 
 	// driver_hourly_stats_fresh reads the same batch source as driver_hourly_stats.
 	r := do(h, http.MethodPost, "/get-historical-features", `{"features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats_fresh:conv_rate"],

@@ -17,16 +17,7 @@ import (
 // enabled (the Rust example module): the ODFV's column is computed from the joined
 // conv_rate and the entity file's request columns.
 func TestCLIHistoricalODFV(t *testing.T) {
-	plugins := t.TempDir()
-	for _, p := range []string{"sqlite", "duckdb"} {
-		path, err := hosttest.BuildPlugin(p)
-		if err != nil {
-			t.Skipf("building plugin %s: %v", p, err)
-		}
-		if err := os.Symlink(path, filepath.Join(plugins, p+".wasm")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	useFreshPlugins(t)
 	module, err := hosttest.BuildPlugin("odfv_conv_rate_rust")
 	if errors.Is(err, hosttest.ErrNoToolchain) {
 		t.Skip(err)
@@ -34,7 +25,6 @@ func TestCLIHistoricalODFV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("LARDER_PLUGIN_DIR", plugins)
 	dir := filepath.Join(t.TempDir(), "hist")
 	if code, out, errs := larder(t, "init", dir); code != 0 {
 		t.Fatalf("init: %s%s", out, errs)
@@ -84,7 +74,7 @@ func TestCLIHistoricalODFV(t *testing.T) {
 	}
 	var n, same int
 	if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE transformed_conv_rate__conv_rate_plus_val1 = driver_hourly_stats__conv_rate::DOUBLE + val_to_add)
-		FROM read_parquet('` + out + `')`).Scan(&n, &same); err != nil {
+		FROM read_parquet('`+out+`')`).Scan(&n, &same); err != nil {
 		t.Fatal(err)
 	}
 	if n != 25 || same != 25 {

@@ -15,17 +15,7 @@ import (
 // TestCLIHistorical: init, apply, then training data for an entity file, through freshly
 // built plugins (a stale build/plugins/duckdb.wasm may predate historical retrieval).
 func TestCLIHistorical(t *testing.T) {
-	plugins := t.TempDir()
-	for _, p := range []string{"sqlite", "duckdb"} {
-		path, err := hosttest.BuildPlugin(p)
-		if err != nil {
-			t.Skipf("building plugin %s: %v", p, err)
-		}
-		if err := os.Symlink(path, filepath.Join(plugins, p+".wasm")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("LARDER_PLUGIN_DIR", plugins)
+	useFreshPlugins(t)
 	dir := filepath.Join(t.TempDir(), "hist")
 	if code, out, errs := larder(t, "init", dir); code != 0 {
 		t.Fatalf("init: %s%s", out, errs)
@@ -50,7 +40,7 @@ func TestCLIHistorical(t *testing.T) {
 		t.Fatalf("historical: code %d\n%s%s", code, stdout, errs)
 	}
 	var n, matched int
-	if err := db.QueryRow(`SELECT count(*), count(driver_hourly_stats__conv_rate) FROM read_parquet('` + out + `')`).Scan(&n, &matched); err != nil {
+	if err := db.QueryRow(`SELECT count(*), count(driver_hourly_stats__conv_rate) FROM read_parquet('`+out+`')`).Scan(&n, &matched); err != nil {
 		t.Fatal(err)
 	}
 	if n != 25 || matched != 25 {
@@ -72,4 +62,21 @@ func TestCLIHistorical(t *testing.T) {
 			t.Errorf("%v: code %d, stderr %q; want %d and %q", u.args, code, errs, u.code, u.want)
 		}
 	}
+}
+
+// useFreshPlugins points LARDER_PLUGIN_DIR at freshly built sqlite and duckdb plugins (a
+// stale build/plugins/duckdb.wasm may predate historical retrieval).
+func useFreshPlugins(t *testing.T) {
+	t.Helper()
+	plugins := t.TempDir()
+	for _, p := range []string{"sqlite", "duckdb"} {
+		path, err := hosttest.BuildPlugin(p)
+		if err != nil {
+			t.Skipf("building plugin %s: %v", p, err)
+		}
+		if err := os.Symlink(path, filepath.Join(plugins, p+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("LARDER_PLUGIN_DIR", plugins)
 }

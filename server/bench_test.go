@@ -124,6 +124,13 @@ func benchRepo(tb testing.TB, dir string) {
 // benchBody is a /get-online-features request for entities × features, starting at
 // entity offset.
 func benchBody(entities, features, offset int) string {
+	return onlineRequestBody(entities, features, offset, func(f int) string { return fmt.Sprintf("%s:f%d", benchView, f) }, "]}")
+}
+
+// onlineRequestBody is a /get-online-features request for entities benchmark entities
+// from offset on and the feature references ref(0) … ref(features-1); tail closes the
+// features list and the object.
+func onlineRequestBody(entities, features, offset int, ref func(f int) string, tail string) string {
 	var b strings.Builder
 	b.WriteString(`{"entities": {"driver_id": [`)
 	for e := 0; e < entities; e++ {
@@ -137,9 +144,9 @@ func benchBody(entities, features, offset int) string {
 		if f > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `"%s:f%d"`, benchView, f)
+		b.WriteString(`"` + ref(f) + `"`)
 	}
-	b.WriteString("]}")
+	b.WriteString(tail)
 	return b.String()
 }
 

@@ -135,24 +135,9 @@ func addSplitViews(tb testing.TB, dir string) {
 
 // splitBenchBody is benchBody with the features taken evenly from the split views.
 func splitBenchBody(entities, features, offset int) string {
-	var b strings.Builder
-	b.WriteString(`{"entities": {"driver_id": [`)
-	for e := 0; e < entities; e++ {
-		if e > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(1000 + (offset+e)%benchEntities))
-	}
-	b.WriteString(`]}, "features": [`)
-	for f := 0; f < features; f++ {
-		if f > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"%s:f%d"`, splitView(f%splitViews), f/splitViews)
-	}
+	ref := func(f int) string { return fmt.Sprintf("%s:f%d", splitView(f%splitViews), f/splitViews) }
 	// The views share feature names, so the response names them view__feature.
-	b.WriteString(`], "full_feature_names": true}`)
-	return b.String()
+	return onlineRequestBody(entities, features, offset, ref, `], "full_feature_names": true}`)
 }
 
 // loadRedisBench writes the benchmark rows through /write-to-online-store (so through

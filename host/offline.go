@@ -53,6 +53,22 @@ func (c PlanColumn) MarshalJSON() ([]byte, error) {
 	}{c.Name, c.Type.String()})
 }
 
+// columnsJSON is cols as a plan request encodes them: absent columns as [], not null.
+func columnsJSON(cols []PlanColumn) []PlanColumn {
+	if cols == nil {
+		return []PlanColumn{}
+	}
+	return cols
+}
+
+// sourceJSON is src as a plan request encodes it: an absent field mapping as {}, not null.
+func sourceJSON(src OfflineSource) OfflineSource {
+	if src.FieldMapping == nil {
+		src.FieldMapping = map[string]string{}
+	}
+	return src
+}
+
 // PullLatestRequest asks for the latest row per entity in [Start, End) (spec §9.2).
 type PullLatestRequest struct {
 	Project        string
@@ -65,17 +81,6 @@ type PullLatestRequest struct {
 
 // MarshalJSON encodes the request as spec §9.2 has it (times as µs since the epoch).
 func (r PullLatestRequest) MarshalJSON() ([]byte, error) {
-	keys, feats := r.JoinKeys, r.FeatureColumns
-	if keys == nil {
-		keys = []PlanColumn{}
-	}
-	if feats == nil {
-		feats = []PlanColumn{}
-	}
-	src := r.Source
-	if src.FieldMapping == nil {
-		src.FieldMapping = map[string]string{}
-	}
 	return json.Marshal(struct {
 		Project        string        `json:"project"`
 		View           string        `json:"view"`
@@ -84,7 +89,7 @@ func (r PullLatestRequest) MarshalJSON() ([]byte, error) {
 		FeatureColumns []PlanColumn  `json:"feature_columns"`
 		Start          int64         `json:"start"`
 		End            int64         `json:"end"`
-	}{r.Project, r.View, src, keys, feats, r.Start.UnixMicro(), r.End.UnixMicro()})
+	}{r.Project, r.View, sourceJSON(r.Source), columnsJSON(r.JoinKeys), columnsJSON(r.FeatureColumns), r.Start.UnixMicro(), r.End.UnixMicro()})
 }
 
 // WasmOfflineStore is an OfflineStore implemented by an offline_store-kind Wasm plugin

@@ -52,17 +52,6 @@ func (r PullAllPlanRequest) MarshalJSON() ([]byte, error) {
 		us := t.UnixMicro()
 		return &us
 	}
-	keys, feats := r.JoinKeys, r.FeatureColumns
-	if keys == nil {
-		keys = []PlanColumn{}
-	}
-	if feats == nil {
-		feats = []PlanColumn{}
-	}
-	src := r.Source
-	if src.FieldMapping == nil {
-		src.FieldMapping = map[string]string{}
-	}
 	return json.Marshal(struct {
 		Project        string        `json:"project"`
 		View           string        `json:"view"`
@@ -71,7 +60,7 @@ func (r PullAllPlanRequest) MarshalJSON() ([]byte, error) {
 		FeatureColumns []PlanColumn  `json:"feature_columns"`
 		Start          *int64        `json:"start"`
 		End            *int64        `json:"end"`
-	}{r.Project, r.View, src, keys, feats, bound(r.Start), bound(r.End)})
+	}{r.Project, r.View, sourceJSON(r.Source), columnsJSON(r.JoinKeys), columnsJSON(r.FeatureColumns), bound(r.Start), bound(r.End)})
 }
 
 // OfflineWritePlanRequest is the input of larder_offline_plan_write (spec §9.9).
@@ -97,14 +86,6 @@ func (r OfflineWritePlanRequest) MarshalJSON() ([]byte, error) {
 	for i, c := range r.SourceColumns {
 		cols[i] = srcCol{c.Name, c.EngineType}
 	}
-	pushed := r.Columns
-	if pushed == nil {
-		pushed = []PlanColumn{}
-	}
-	src := r.Source
-	if src.FieldMapping == nil {
-		src.FieldMapping = map[string]string{}
-	}
 	type rows struct {
 		Relation  string       `json:"relation"`
 		RowColumn string       `json:"row_column"`
@@ -117,7 +98,7 @@ func (r OfflineWritePlanRequest) MarshalJSON() ([]byte, error) {
 		Source        OfflineSource `json:"source"`
 		SourceColumns []srcCol      `json:"source_columns"`
 		Rows          rows          `json:"rows"`
-	}{r.Project, r.View, src, cols, rows{offlineengine.RowsRelation, offlineengine.RowIndexColumn, r.RowCount, pushed}})
+	}{r.Project, r.View, sourceJSON(r.Source), cols, rows{offlineengine.RowsRelation, offlineengine.RowIndexColumn, r.RowCount, columnsJSON(r.Columns)}})
 }
 
 var (

@@ -13,8 +13,6 @@ import (
 
 	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host/arrowout"
-	"github.com/larder-dev/larder/host/internal/caps"
-	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/larder-dev/larder/host/internal/wasm"
 	"github.com/larder-dev/larder/host/offlineengine"
 	"github.com/larder-dev/larder/host/pgengine"
@@ -81,23 +79,7 @@ func (s *WasmOfflineStore) PlanHistorical(ctx context.Context, req HistoricalPla
 		return nil, fmt.Errorf("offline store plugin %s does not plan historical retrieval (no %s export): %w",
 			s.Info().Manifest.ID, abi.ExportOfflinePlanHistorical, abi.ErrUnimplemented)
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the historical request: %w", err)
-	}
-	var plan *offlineengine.Plan
-	err = s.w.Call(ctx, wasm.ExpOfflinePlanHistorical, caps.PhaseServe, in, func(out []byte) error {
-		p, err := offlineengine.DecodePlan(out)
-		if err != nil {
-			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
-		}
-		plan = p
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("planning historical retrieval: %w", err)
-	}
-	return plan, nil
+	return callPlanner(ctx, s, wasm.ExpOfflinePlanHistorical, req, offlineengine.DecodePlan, "the historical request", "historical retrieval")
 }
 
 // HistoricalRequest asks for point-in-time-correct feature values for every row of an

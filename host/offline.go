@@ -121,22 +121,30 @@ func LoadOfflineStore(ctx context.Context, cfg PluginConfig) (*WasmOfflineStore,
 
 // PlanPullLatest asks the plugin for the plan of req and validates it.
 func (s *WasmOfflineStore) PlanPullLatest(ctx context.Context, req PullLatestRequest) (*offlineengine.Plan, error) {
+	return callPlanner(ctx, s, wasm.ExpOfflinePlanPullLatest, req, offlineengine.DecodePlan, "the pull-latest request for "+req.View, "the offline read of feature view "+req.View)
+}
+
+// callPlanner sends req, as JSON, to the plugin's planning export exp and decodes the
+// answer. A plan the host cannot use is the plugin's fault: the instance goes. Errors
+// name what was being encoded (encoding) or planned (planning).
+func callPlanner[P any](ctx context.Context, s *WasmOfflineStore, exp wasm.Export, req any,
+	decode func([]byte) (P, error), encoding, planning string) (P, error) {
+	var plan P
 	in, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the pull-latest request for %s: %w", req.View, err)
+		return plan, fmt.Errorf("encoding %s: %w", encoding, err)
 	}
-	var plan *offlineengine.Plan
-	err = s.w.Call(ctx, wasm.ExpOfflinePlanPullLatest, caps.PhaseServe, in, func(out []byte) error {
-		p, err := offlineengine.DecodePlan(out)
+	err = s.w.Call(ctx, exp, caps.PhaseServe, in, func(out []byte) error {
+		p, err := decode(out)
 		if err != nil {
-			// A plan the host cannot use is the plugin's fault: the instance goes.
 			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
 		}
 		plan = p
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("planning the offline read of feature view %s: %w", req.View, err)
+		var none P
+		return none, fmt.Errorf("planning %s: %w", planning, err)
 	}
 	return plan, nil
 }

@@ -11,8 +11,6 @@ import (
 
 	"github.com/larder-dev/larder/abi"
 	"github.com/larder-dev/larder/host/feast"
-	"github.com/larder-dev/larder/host/internal/caps"
-	"github.com/larder-dev/larder/host/internal/fault"
 	"github.com/larder-dev/larder/host/internal/wasm"
 	"github.com/larder-dev/larder/host/offlineengine"
 	"github.com/larder-dev/larder/host/pgengine"
@@ -112,23 +110,7 @@ func (s *WasmOfflineStore) PlanPullAll(ctx context.Context, req PullAllPlanReque
 		return nil, fmt.Errorf("offline store plugin %s does not plan pull-all (no %s export): %w",
 			s.Info().Manifest.ID, abi.ExportOfflinePlanPullAll, abi.ErrUnimplemented)
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the pull-all request for %s: %w", req.View, err)
-	}
-	var plan *offlineengine.Plan
-	err = s.w.Call(ctx, wasm.ExpOfflinePlanPullAll, caps.PhaseServe, in, func(out []byte) error {
-		p, err := offlineengine.DecodePlan(out)
-		if err != nil {
-			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
-		}
-		plan = p
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("planning pull-all of feature view %s: %w", req.View, err)
-	}
-	return plan, nil
+	return callPlanner(ctx, s, wasm.ExpOfflinePlanPullAll, req, offlineengine.DecodePlan, "the pull-all request for "+req.View, "pull-all of feature view "+req.View)
 }
 
 // PlanWrite asks the plugin for the write plan of req and validates it.
@@ -137,23 +119,7 @@ func (s *WasmOfflineStore) PlanWrite(ctx context.Context, req OfflineWritePlanRe
 		return nil, fmt.Errorf("offline store plugin %s cannot take writes (no %s export): %w",
 			s.Info().Manifest.ID, abi.ExportOfflinePlanWrite, abi.ErrUnimplemented)
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the offline write request for %s: %w", req.View, err)
-	}
-	var plan *offlineengine.WritePlan
-	err = s.w.Call(ctx, wasm.ExpOfflinePlanWrite, caps.PhaseServe, in, func(out []byte) error {
-		p, err := offlineengine.DecodeWritePlan(out)
-		if err != nil {
-			return fmt.Errorf("%w: %v", fault.ErrBadOutput, err)
-		}
-		plan = p
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("planning the offline write to feature view %s: %w", req.View, err)
-	}
-	return plan, nil
+	return callPlanner(ctx, s, wasm.ExpOfflinePlanWrite, req, offlineengine.DecodeWritePlan, "the offline write request for "+req.View, "the offline write to feature view "+req.View)
 }
 
 // ---- pull-all ----

@@ -324,15 +324,6 @@ func runOfflineCase(ctx context.Context, t testing.TB, target OfflineTarget, cac
 	globSrc := put("glob_rows", []OfflineColumn{{"ts", "TIMESTAMP"}, {"created", "TIMESTAMPTZ"}, {"g", "INTEGER"}}, flat(c.glob, true))
 	globSrc["timestamp_field"], globSrc["created_timestamp_column"] = "ts", "created"
 
-	repoDir := filepath.Join(dir, "repo")
-	if err := os.MkdirAll(repoDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{
-		"project": "conf", "registry": "data/registry.db", "provider": "local",
-		"online_store": nil, "offline_store": be.StoreYAML(), "entity_key_serialization_version": 3,
-	}
-	writeYAML(t, filepath.Join(repoDir, "feature_store.yaml"), cfg)
 	ttl := func(d time.Duration) int64 { return int64(d / time.Second) }
 	named := func(m map[string]any, name string) map[string]any { m["name"] = name; return m }
 	defs := map[string]any{
@@ -355,21 +346,8 @@ func runOfflineCase(ctx context.Context, t testing.TB, target OfflineTarget, cac
 			"glob",
 		}}},
 	}
-	writeYAML(t, filepath.Join(repoDir, "features.yaml"), defs)
-
-	entPath := filepath.Join(dir, "entities.parquet")
-	if err := writeParquet(entPath, []OfflineColumn{{"driver_id", "BIGINT"}, {"customer", "VARCHAR"}, {"event_timestamp", "TIMESTAMP"}, {"label", "DOUBLE"}}, c.ents.Rows); err != nil {
-		t.Fatal(err)
-	}
-
-	fs, err := host.Open(ctx, repoDir, host.OpenOptions{PluginDir: target.PluginDir, CacheDir: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs, entPath := applyCaseRepo(ctx, t, dir, target, cache, be, defs, c.ents.Rows)
 	defer fs.Close(context.Background())
-	if _, err := fs.Apply(ctx, false); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
 	out := filepath.Join(dir, "training.parquet")
 	if _, err := fs.GetHistoricalFeatures(ctx, host.HistoricalRequest{EntitiesPath: entPath, FeatureService: "all", FullFeatureNames: c.full}, out); err != nil {
 		t.Fatalf("historical retrieval: %v", err)
@@ -442,6 +420,38 @@ func compareRow(got, want []any, ents pit.Entities, views []pit.View, winners []
 func equalValue(a, b any) bool { return pit.Equal(a, b) }
 
 func field(name, dtype string) map[string]any { return map[string]any{"name": name, "dtype": dtype} }
+
+// applyCaseRepo writes a case's repo under dir/repo (feature_store.yaml with the backend's
+// offline store, features.yaml from defs) and its entity file, then opens and applies it.
+// The caller closes the store.
+func applyCaseRepo(ctx context.Context, t testing.TB, dir string, target OfflineTarget, cache string,
+	be OfflineBackend, defs map[string]any, ents [][]any) (fs *host.FeatureStore, entPath string) {
+	t.Helper()
+	repoDir := filepath.Join(dir, "repo")
+	if err := os.MkdirAll(repoDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeYAML(t, filepath.Join(repoDir, "feature_store.yaml"), map[string]any{
+		"project": "conf", "registry": "data/registry.db", "provider": "local",
+		"online_store": nil, "offline_store": be.StoreYAML(), "entity_key_serialization_version": 3,
+	})
+	writeYAML(t, filepath.Join(repoDir, "features.yaml"), defs)
+
+	entPath = filepath.Join(dir, "entities.parquet")
+	if err := writeParquet(entPath, []OfflineColumn{{"driver_id", "BIGINT"}, {"customer", "VARCHAR"}, {"event_timestamp", "TIMESTAMP"}, {"label", "DOUBLE"}}, ents); err != nil {
+		t.Fatal(err)
+	}
+
+	fs, err := host.Open(ctx, repoDir, host.OpenOptions{PluginDir: target.PluginDir, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Apply(ctx, false); err != nil {
+		fs.Close(context.Background())
+		t.Fatalf("apply: %v", err)
+	}
+	return fs, entPath
+}
 
 // writeYAML writes v as YAML. JSON is YAML, and encoding it needs no YAML library here.
 func writeYAML(t testing.TB, path string, v any) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -112,33 +111,14 @@ func runOfflineWriteCase(t *testing.T, target OfflineTarget, cache string, c *of
 	src["name"], src["timestamp_field"], src["created_timestamp_column"] = "drv_src", "ts", "created"
 	src["field_mapping"] = map[string]any{"src_conv": "conv"}
 
-	repoDir := filepath.Join(dir, "repo")
-	if err := os.MkdirAll(repoDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeYAML(t, filepath.Join(repoDir, "feature_store.yaml"), map[string]any{
-		"project": "conf", "registry": "data/registry.db", "provider": "local",
-		"online_store": nil, "offline_store": be.StoreYAML(), "entity_key_serialization_version": 3,
-	})
-	writeYAML(t, filepath.Join(repoDir, "features.yaml"), map[string]any{
+	defs := map[string]any{
 		"entities": []any{map[string]any{"name": "driver", "join_keys": []any{"driver_id"}, "value_type": "INT64"}},
-		"sources": []any{src, map[string]any{"name": "drv_push", "type": "push", "batch_source": "drv_src"}},
+		"sources":  []any{src, map[string]any{"name": "drv_push", "type": "push", "batch_source": "drv_src"}},
 		"feature_views": []any{map[string]any{"name": "drv", "entities": []any{"driver"}, "source": "drv_push",
 			"ttl": int64(c.drv.TTL / time.Second), "schema": []any{field("conv", "Float64"), field("tag", "String"), field("ok", "Bool")}}},
-	})
-	entPath := filepath.Join(dir, "entities.parquet")
-	if err := writeParquet(entPath, []OfflineColumn{{"driver_id", "BIGINT"}, {"customer", "VARCHAR"}, {"event_timestamp", "TIMESTAMP"}, {"label", "DOUBLE"}}, c.ents.Rows); err != nil {
-		t.Fatal(err)
 	}
-
-	fs, err := host.Open(ctx, repoDir, host.OpenOptions{PluginDir: target.PluginDir, CacheDir: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs, entPath := applyCaseRepo(ctx, t, dir, target, cache, be, defs, c.ents.Rows)
 	defer fs.Close(context.Background())
-	if _, err := fs.Apply(ctx, false); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
 
 	if len(pushed) > 0 {
 		df, err := pushFrame(pushed, mappedNames)

@@ -82,15 +82,8 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 	}
 	defer closeDB()
 
-	// Prepare (not PrepareContext) refuses a string holding several statements, where
-	// PrepareContext would run all but the last one.
-	ds, err := conn.Prepare(p.SQL)
+	stmt, err := prepareSelect(conn, p)
 	if err != nil {
-		return 0, fmt.Errorf("preparing the plan's SQL (it must be exactly one SELECT statement): %w", err)
-	}
-	stmt := ds.(*duckdb.Stmt)
-	if err := checkStatement(stmt, p); err != nil {
-		stmt.Close()
 		return 0, err
 	}
 	schema := p.ResultSchema
@@ -99,8 +92,7 @@ func Execute(ctx context.Context, p *Plan, opts Options, fn func(*Batch) error) 
 		// result is materialised by DuckDB before the first row either way; the window
 		// count just reads its size.
 		stmt.Close()
-		inner := strings.TrimRight(strings.TrimSpace(p.SQL), "; \t\r\n")
-		ds, err = conn.Prepare("SELECT *, count(*) OVER () AS " + totalColumn + " FROM (\n" + inner + "\n) AS __larder_plan")
+		ds, err := conn.Prepare("SELECT *, count(*) OVER () AS " + totalColumn + " FROM " + nested(p.SQL) + " AS __larder_plan")
 		if err != nil {
 			return 0, fmt.Errorf("preparing the plan's SQL for counting: %w", err)
 		}
@@ -246,6 +238,29 @@ func sandboxSettings(opts Options, spillDir string) []string {
 
 // sqlString quotes s as a SQL string literal.
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// prepareSelect prepares p's SQL on conn and checks it with checkStatement. Prepare (not
+// PrepareContext) refuses a string holding several statements, where PrepareContext would
+// run all but the last one.
+func prepareSelect(conn *duckdb.Conn, p *Plan) (*duckdb.Stmt, error) {
+	ds, err := conn.Prepare(p.SQL)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the plan's SQL (it must be exactly one SELECT statement): %w", err)
+	}
+	stmt := ds.(*duckdb.Stmt)
+	if err := checkStatement(stmt, p); err != nil {
+		stmt.Close()
+		return nil, err
+	}
+	return stmt, nil
+}
+
+// nested is sql, without its trailing semicolons, in parentheses for a host-built statement
+// to select from. Only a string already prepared alone as one SELECT is safe to nest: any
+// other could close the parenthesis and go on with a statement of its own.
+func nested(sql string) string {
+	return "(\n" + strings.TrimRight(strings.TrimSpace(sql), "; \t\r\n") + "\n)"
+}
 
 // checkStatement verifies, before anything runs, that the prepared statement is one SELECT
 // taking len(p.Params) parameters and producing exactly p.ResultSchema.

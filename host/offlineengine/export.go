@@ -3,7 +3,6 @@ package offlineengine
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -39,17 +38,12 @@ func ExecuteToParquet(ctx context.Context, p *Plan, opts Options, path string) (
 	// The plan alone must be one SELECT taking exactly its params: only then is it safe to
 	// nest it in the host's COPY (a string that is not one SELECT on its own could close
 	// the parenthesis and name another target).
-	ds, err := conn.Prepare(p.SQL)
-	if err != nil {
-		return 0, fmt.Errorf("preparing the plan's SQL (it must be exactly one SELECT statement): %w", err)
-	}
-	stmt := ds.(*duckdb.Stmt)
-	err = checkStatement(stmt, p)
-	stmt.Close()
+	stmt, err := prepareSelect(conn, p)
 	if err != nil {
 		return 0, err
 	}
-	inner := "(\n" + strings.TrimRight(strings.TrimSpace(p.SQL), "; \t\r\n") + "\n)"
+	stmt.Close()
+	inner := nested(p.SQL)
 
 	// The result's shape, checked before anything is written (Execute checks it on the
 	// first rows; here no row passes through the host).
@@ -61,7 +55,7 @@ func ExecuteToParquet(ctx context.Context, p *Plan, opts Options, path string) (
 		return 0, err
 	}
 
-	ds, err = conn.Prepare("COPY " + inner + " TO " + sqlString(path) + " (FORMAT parquet, COMPRESSION snappy, USE_TMP_FILE false)")
+	ds, err := conn.Prepare("COPY " + inner + " TO " + sqlString(path) + " (FORMAT parquet, COMPRESSION snappy, USE_TMP_FILE false)")
 	if err != nil {
 		return 0, fmt.Errorf("preparing the plan's output: %w", err)
 	}

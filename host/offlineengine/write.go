@@ -242,7 +242,7 @@ func ExecuteWrite(ctx context.Context, p *WritePlan, rows *Relation, target Writ
 	if nIn != len(p.Params) {
 		return 0, badPlan("sql takes %d parameters but the plan has %d params", nIn, len(p.Params))
 	}
-	inner := "(\n" + strings.TrimRight(strings.TrimSpace(p.SQL), "; \t\r\n") + "\n)"
+	inner := nested(p.SQL)
 
 	// Check the result's shape before anything is written: it must be the target's.
 	got, err := describeOn(ctx, conn, "SELECT * FROM "+inner+" AS __larder_plan LIMIT 0", p.Params)

@@ -1,7 +1,6 @@
 package planner
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -56,10 +55,6 @@ func runHistorical(t *testing.T, r *HistoricalRequest) ([]offlineengine.Column, 
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := offlineengine.DecodePlan(out)
-	if err != nil {
-		t.Fatalf("the host rejects the plan: %v\n%s", err, out)
-	}
 	paths := []string{}
 	if r.Entities.Path != "" {
 		paths = append(paths, r.Entities.Path)
@@ -67,16 +62,9 @@ func runHistorical(t *testing.T, r *HistoricalRequest) ([]offlineengine.Column, 
 	for _, v := range r.Views {
 		paths = append(paths, v.Source.Path)
 	}
-	var rows [][]any
-	_, err = offlineengine.Execute(context.Background(), p, offlineengine.Options{Access: offlineengine.Access{Paths: paths}, BatchSize: 7},
-		func(b *offlineengine.Batch) error {
-			for _, row := range b.Rows {
-				rows = append(rows, append([]any(nil), row...))
-			}
-			return nil
-		})
+	p, rows, err := executePlan(t, out, offlineengine.Options{Access: offlineengine.Access{Paths: paths}, BatchSize: 7})
 	if err != nil {
-		return nil, nil, fmt.Errorf("executing the plan: %w\n%s", err, p.SQL)
+		return nil, nil, err
 	}
 	return p.ResultSchema, rows, nil
 }

@@ -51,23 +51,33 @@ func run(t *testing.T, r *PullLatestRequest) [][]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := offlineengine.DecodePlan(out)
+	_, rows, err := executePlan(t, out, offlineengine.Options{Access: offlineengine.Access{Paths: []string{r.Source.Path}}})
 	if err != nil {
-		t.Fatalf("the host rejects the plan: %v\n%s", err, out)
-	}
-	var rows [][]any
-	_, err = offlineengine.Execute(context.Background(), p, offlineengine.Options{Access: offlineengine.Access{Paths: []string{r.Source.Path}}},
-		func(b *offlineengine.Batch) error {
-			for _, row := range b.Rows {
-				rows = append(rows, append([]any(nil), row...))
-			}
-			return nil
-		})
-	if err != nil {
-		t.Fatalf("executing the plan: %v\n%s", err, p.SQL)
+		t.Fatal(err)
 	}
 	sort.Slice(rows, func(i, j int) bool { return fmt.Sprint(rows[i][0]) < fmt.Sprint(rows[j][0]) })
 	return rows
+}
+
+// executePlan decodes a plan's JSON as the host does (a plan it rejects fails the test),
+// executes it with opts and returns the decoded plan and its rows.
+func executePlan(t *testing.T, planJSON []byte, opts offlineengine.Options) (*offlineengine.Plan, [][]any, error) {
+	t.Helper()
+	p, err := offlineengine.DecodePlan(planJSON)
+	if err != nil {
+		t.Fatalf("the host rejects the plan: %v\n%s", err, planJSON)
+	}
+	var rows [][]any
+	_, err = offlineengine.Execute(context.Background(), p, opts, func(b *offlineengine.Batch) error {
+		for _, row := range b.Rows {
+			rows = append(rows, append([]any(nil), row...))
+		}
+		return nil
+	})
+	if err != nil {
+		return p, nil, fmt.Errorf("executing the plan: %w\n%s", err, p.SQL)
+	}
+	return p, rows, nil
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -24,20 +24,9 @@ func runPullAll(t *testing.T, r *PullAllRequest) [][]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := offlineengine.DecodePlan(mustJSON(t, plan))
+	_, rows, err := executePlan(t, mustJSON(t, plan), offlineengine.Options{Access: offlineengine.Access{Paths: []string{r.Source.Path}}})
 	if err != nil {
-		t.Fatalf("the host rejects the plan: %v", err)
-	}
-	var rows [][]any
-	_, err = offlineengine.Execute(context.Background(), p, offlineengine.Options{Access: offlineengine.Access{Paths: []string{r.Source.Path}}},
-		func(b *offlineengine.Batch) error {
-			for _, row := range b.Rows {
-				rows = append(rows, append([]any(nil), row...))
-			}
-			return nil
-		})
-	if err != nil {
-		t.Fatalf("executing the plan: %v\n%s", err, p.SQL)
+		t.Fatal(err)
 	}
 	return rows
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/larder-dev/larder/host/hosttest"
 )
@@ -28,16 +26,8 @@ func TestGetHistoricalFeaturesODFV(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != MIMEArrowStream {
 		t.Fatalf("status %d, content type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 	}
-	rd, err := ipc.NewReader(bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
-	var names []string
-	for _, f := range rd.Schema().Fields() {
-		names = append(names, f.Name)
-	}
-	if got := strings.Join(names, ","); got != "driver_id,event_timestamp,val_to_add,val_to_add_2,conv_rate,conv_rate_plus_val1" {
+	rd, got := arrowStream(t, r.body)
+	if got != "driver_id,event_timestamp,val_to_add,val_to_add_2,conv_rate,conv_rate_plus_val1" {
 		t.Fatalf("columns %s", got)
 	}
 	var rows, computed int

@@ -44,6 +44,22 @@ func historicalServerFor(t *testing.T, dir string) *Server {
 	return New(fs, Options{})
 }
 
+// arrowStream opens an Arrow IPC stream response body and returns the reader, released
+// when the test ends, and its column names joined by commas.
+func arrowStream(t *testing.T, body []byte) (*ipc.Reader, string) {
+	t.Helper()
+	rd, err := ipc.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Release)
+	var names []string
+	for _, f := range rd.Schema().Fields() {
+		names = append(names, f.Name)
+	}
+	return rd, strings.Join(names, ",")
+}
+
 func TestGetHistoricalFeatures(t *testing.T) {
 	h := historicalServer(t).Handler()
 	body := `{"features": ["driver_hourly_stats:conv_rate", "global_stats:active_drivers"], "full_feature_names": true,
@@ -54,16 +70,8 @@ func TestGetHistoricalFeatures(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != MIMEArrowStream {
 		t.Fatalf("status %d, content type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 	}
-	rd, err := ipc.NewReader(bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
-	var names []string
-	for _, f := range rd.Schema().Fields() {
-		names = append(names, f.Name)
-	}
-	if got := strings.Join(names, ","); got != "driver_id,event_timestamp,label,driver_hourly_stats__conv_rate,global_stats__active_drivers" {
+	rd, got := arrowStream(t, r.body)
+	if got != "driver_id,event_timestamp,label,driver_hourly_stats__conv_rate,global_stats__active_drivers" {
 		t.Fatalf("columns %s", got)
 	}
 	var rows int64

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/larder-dev/larder/host/registry"
 )
@@ -43,11 +41,7 @@ func TestOfflineOnlyViewOverHTTP(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != MIMEArrowStream {
 		t.Fatalf("historical retrieval of an online: false view: status %d: %s", r.status, r.body)
 	}
-	rd, err := ipc.NewReader(bytes.NewReader(r.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Release()
+	rd, _ := arrowStream(t, r.body)
 	var online, offline []any
 	for rd.Next() {
 		rec := rd.RecordBatch()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -55,17 +54,7 @@ func TestCLIHistoricalODFV(t *testing.T) {
 		t.Fatalf("apply: %s%s", out, errs)
 	}
 
-	ents := filepath.Join(dir, "entities.csv")
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	data := filepath.Join(dir, "data", "driver_stats.parquet")
-	if _, err := db.Exec(`COPY (SELECT driver_id, event_timestamp, row_number() OVER () * 10 AS val_to_add, -1 AS val_to_add_2
-		FROM read_parquet('` + data + `') LIMIT 25) TO '` + ents + `' (FORMAT csv)`); err != nil {
-		t.Fatal(err)
-	}
+	db, ents := scaffoldEntities(t, dir, "driver_id, event_timestamp, row_number() OVER () * 10 AS val_to_add, -1 AS val_to_add_2")
 	out := filepath.Join(dir, "training.parquet")
 	code, stdout, errs := larder(t, "historical", "-C", dir, "--entities", ents, "--out", out,
 		"--features", "driver_hourly_stats:conv_rate,transformed_conv_rate:conv_rate_plus_val1", "--full-feature-names")

@@ -23,16 +23,7 @@ func TestCLIHistorical(t *testing.T) {
 	if code, out, errs := larder(t, "apply", "-C", dir); code != 0 {
 		t.Fatalf("apply: %s%s", out, errs)
 	}
-	ents := filepath.Join(dir, "entities.csv")
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	data := filepath.Join(dir, "data", "driver_stats.parquet")
-	if _, err := db.Exec(`COPY (SELECT driver_id, event_timestamp, 1 AS label FROM read_parquet('` + data + `') LIMIT 25) TO '` + ents + `' (FORMAT csv)`); err != nil {
-		t.Fatal(err)
-	}
+	db, ents := scaffoldEntities(t, dir, "driver_id, event_timestamp, 1 AS label")
 	out := filepath.Join(dir, "training.parquet")
 	code, stdout, errs := larder(t, "historical", "-C", dir, "--entities", ents, "--out", out,
 		"--features", "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate", "--full-feature-names")
@@ -79,4 +70,22 @@ func useFreshPlugins(t *testing.T) {
 		}
 	}
 	t.Setenv("LARDER_PLUGIN_DIR", plugins)
+}
+
+// scaffoldEntities writes dir/entities.csv with the columns cols of the first 25 rows of the
+// scaffold's driver stats and returns it with the in-memory DuckDB that wrote it (closed
+// when the test ends), for reading the output back.
+func scaffoldEntities(t *testing.T, dir, cols string) (*sql.DB, string) {
+	t.Helper()
+	ents := filepath.Join(dir, "entities.csv")
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	data := filepath.Join(dir, "data", "driver_stats.parquet")
+	if _, err := db.Exec(`COPY (SELECT ` + cols + ` FROM read_parquet('` + data + `') LIMIT 25) TO '` + ents + `' (FORMAT csv)`); err != nil {
+		t.Fatal(err)
+	}
+	return db, ents
 }

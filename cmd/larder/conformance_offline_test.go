@@ -24,12 +24,7 @@ func TestConformanceCLIOffline(t *testing.T) {
 	t.Setenv("LARDER_PG_DSN", "") // the default choice of backends must not depend on the caller's environment
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  []string
-	}{
+	tests := []conformanceRun{
 		{"duckdb: named cases and a random one", []string{duckdb, "--case", "cases,random 3", "--json", jsonPath},
 			0, []string{"plugin duckdb", "PASS  offline/duckdb/ttl edges are inclusive", "PASS  offline/duckdb/query sources",
 				"PASS  offline/duckdb/random 3", "PASS: 9 passed, 0 failed, 0 skipped"}},
@@ -41,9 +36,7 @@ func TestConformanceCLIOffline(t *testing.T) {
 		{"postgres backend without a server", []string{"--offline-backends", "postgres", pgOffline}, 2, nil},
 		{"backends for an online store", []string{"--offline-backends", "duckdb", sqlite}, 2, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
-	}
+	checkConformanceRuns(t, tests)
 
 	rep := readConformanceReport(t, jsonPath)
 	if rep.Plugin == nil || rep.Plugin.Kind != "offline_store" || !contains(rep.Plugin.Features, "parquet") ||

@@ -12,19 +12,31 @@ import (
 	"github.com/larder-dev/larder/conformance"
 )
 
-// checkConformanceRun runs `larder conformance` with args and checks its exit code and that
-// its output holds each of wantOut.
-func checkConformanceRun(t *testing.T, args []string, wantCode int, wantOut []string) {
+// conformanceRun is one `larder conformance` invocation of a CLI test: its arguments, the
+// exit code it must end with and strings its output must hold.
+type conformanceRun struct {
+	name     string
+	args     []string
+	wantCode int
+	wantOut  []string
+}
+
+// checkConformanceRuns runs each invocation as a subtest and checks its exit code and output.
+func checkConformanceRuns(t *testing.T, runs []conformanceRun) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := runConformance(context.Background(), args, &out, &errOut)
-	if code != wantCode {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out.String(), errOut.String())
-	}
-	for _, w := range wantOut {
-		if !strings.Contains(out.String(), w) {
-			t.Errorf("output lacks %q:\n%s", w, out.String())
-		}
+	for _, tt := range runs {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := runConformance(context.Background(), tt.args, &out, &errOut)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out.String(), errOut.String())
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
 	}
 }
 
@@ -63,12 +75,7 @@ func TestConformanceCLI(t *testing.T) {
 	trap := conformanceBuildOutput(t, "LARDER_FIXTURE_DIR", "fixtures", "trap.wasm")
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  []string
-	}{
+	tests := []conformanceRun{
 		{"passing plugin, flags after the path", []string{sqlite, "--case", "types,missing_keys_not_found", "--json", jsonPath},
 			0, []string{"PASS  online/types/round_trip_scalars", "plugin sqlite", "PASS: 6 passed, 0 failed"}},
 		{"hostile module says its class", []string{"--case", "missing_keys_not_found", trap},
@@ -81,9 +88,7 @@ func TestConformanceCLI(t *testing.T) {
 		{"two paths", []string{sqlite, trap}, 2, nil},
 		{"bad config", []string{"--config", "[1]", sqlite}, 2, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
-	}
+	checkConformanceRuns(t, tests)
 
 	rep := readConformanceReport(t, jsonPath)
 	if rep.Schema != conformance.ReportSchema || rep.Plugin == nil || rep.Plugin.ID != "sqlite" || len(rep.Plugin.SHA256) != 64 ||

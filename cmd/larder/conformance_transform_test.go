@@ -29,12 +29,7 @@ func TestConformanceCLITransformation(t *testing.T) {
 		"inputs": [{"name": "y", "type": "INT64"}], "outputs": [{"name": "y", "type": "INT64"}],
 		"examples": [{"name": "wrong on purpose", "input": {"y": [1]}, "output": {"y": [2]}}]}`), 0o644)
 
-	for _, tt := range []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  []string
-	}{
+	checkConformanceRuns(t, []conformanceRun{
 		{"first-party ODFV with its embedded spec", []string{"--short", odfv},
 			0, []string{"kind transformation", "PASS  transformation/examples/worked-examples", "PASS  transformation/determinism/across-instances", "7 passed, 0 failed"}},
 		{"a spec whose example the plugin does not satisfy", []string{"--short", "--case", "examples", "--transform-spec", wrongSpec, xform},
@@ -42,7 +37,5 @@ func TestConformanceCLITransformation(t *testing.T) {
 		{"hostile transformation fixture under --sandbox", []string{"--short", "--case", "examples", "--sandbox", "--fixtures", fixtures, odfv},
 			0, []string{"PASS  sandbox/transformation/trap", "PASS  sandbox/transformation/wrong_type"}},
 		{"unreadable spec", []string{"--transform-spec", filepath.Join(t.TempDir(), "none.json"), odfv}, 2, nil},
-	} {
-		t.Run(tt.name, func(t *testing.T) { checkConformanceRun(t, tt.args, tt.wantCode, tt.wantOut) })
-	}
+	})
 }

@@ -205,46 +205,8 @@ func (x *histODFV) resolveService(cat *catalog, idx *odfvIndex, name string) ([]
 			}
 		}
 	}
-	for _, p := range plain.projections {
-		prefix := p.view
-		if p.alias != "" {
-			prefix = p.alias
-		}
-		feats := p.features
-		if len(feats) == 0 {
-			if v, ok := cat.views[p.view]; ok {
-				for _, f := range v.features {
-					feats = append(feats, f.name)
-				}
-			}
-		}
-		for _, f := range feats {
-			x.regular[prefix+"__"+f] = x.userName(prefix, f)
-		}
-	}
-	for _, w := range x.wants {
-		for _, s := range w.def.sources {
-			var target *projectionDef
-			for i := range plain.projections {
-				if p := &plain.projections[i]; p.view == s.view && p.alias == "" && len(p.joinKeyMap) == 0 {
-					target = p
-					break
-				}
-			}
-			switch {
-			case target == nil:
-				plain.projections = append(plain.projections, projectionDef{view: s.view, features: append([]string(nil), s.features...)})
-			case len(target.features) == 0:
-				// The whole view is read already.
-			default:
-				for _, f := range s.features {
-					if !containsString(target.features, f) {
-						target.features = append(target.features, f)
-					}
-				}
-			}
-		}
-	}
+	nameProjected(cat, plain.projections, x.regular, x.userName)
+	addHiddenReads(plain, x.wants)
 	if len(plain.projections) == 0 {
 		return nil, nil
 	}

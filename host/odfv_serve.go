@@ -219,47 +219,8 @@ func (e *onlineEnv) planODFV(req OnlineFeaturesRequest, idx *odfvIndex) (OnlineF
 		if len(wants) == 0 {
 			return req, nil, nil, nil
 		}
-		for _, p := range plain.projections {
-			prefix := p.view
-			if p.alias != "" {
-				prefix = p.alias
-			}
-			feats := p.features
-			if len(feats) == 0 {
-				if v, ok := e.cat.views[p.view]; ok {
-					for _, f := range v.features {
-						feats = append(feats, f.name)
-					}
-				}
-			}
-			for _, f := range feats {
-				regular[prefix+"__"+f] = userName(prefix, f)
-			}
-		}
-		// Hidden reads join an unaliased projection of the same view, or get their own.
-		for _, w := range wants {
-			for _, s := range w.def.sources {
-				var target *projectionDef
-				for i := range plain.projections {
-					if p := &plain.projections[i]; p.view == s.view && p.alias == "" && len(p.joinKeyMap) == 0 {
-						target = p
-						break
-					}
-				}
-				switch {
-				case target == nil:
-					plain.projections = append(plain.projections, projectionDef{view: s.view, features: append([]string(nil), s.features...)})
-				case len(target.features) == 0:
-					// The whole view is read already.
-				default:
-					for _, f := range s.features {
-						if !containsString(target.features, f) {
-							target.features = append(target.features, f)
-						}
-					}
-				}
-			}
-		}
+		nameProjected(e.cat, plain.projections, regular, userName)
+		addHiddenReads(plain, wants)
 		if len(plain.projections) > 0 {
 			cat := *e.cat
 			cat.services = map[string]*serviceDef{svc.name: plain}
@@ -268,6 +229,57 @@ func (e *onlineEnv) planODFV(req OnlineFeaturesRequest, idx *odfvIndex) (OnlineF
 		}
 	}
 	return inner, wants, regular, nil
+}
+
+// nameProjected maps, in regular, the full name (view__feature, or alias__feature) of each
+// feature the projections read to its name in the result, as userName gives it. A
+// projection without features reads its whole view.
+func nameProjected(cat *catalog, projections []projectionDef, regular map[string]string, userName func(prefix, feature string) string) {
+	for _, p := range projections {
+		prefix := p.view
+		if p.alias != "" {
+			prefix = p.alias
+		}
+		feats := p.features
+		if len(feats) == 0 {
+			if v, ok := cat.views[p.view]; ok {
+				for _, f := range v.features {
+					feats = append(feats, f.name)
+				}
+			}
+		}
+		for _, f := range feats {
+			regular[prefix+"__"+f] = userName(prefix, f)
+		}
+	}
+}
+
+// addHiddenReads adds to plain the source features the ODFVs of wants read: each joins an
+// unaliased projection of the same view, or gets a projection of its own.
+func addHiddenReads(plain *serviceDef, wants []*odfvWant) {
+	for _, w := range wants {
+		for _, s := range w.def.sources {
+			var target *projectionDef
+			for i := range plain.projections {
+				if p := &plain.projections[i]; p.view == s.view && p.alias == "" && len(p.joinKeyMap) == 0 {
+					target = p
+					break
+				}
+			}
+			switch {
+			case target == nil:
+				plain.projections = append(plain.projections, projectionDef{view: s.view, features: append([]string(nil), s.features...)})
+			case len(target.features) == 0:
+				// The whole view is read already.
+			default:
+				for _, f := range s.features {
+					if !containsString(target.features, f) {
+						target.features = append(target.features, f)
+					}
+				}
+			}
+		}
+	}
 }
 
 // entityOnly answers the join-key columns of a request that reads no feature view.

@@ -27,24 +27,7 @@ import (
 func histODFVRepo(t *testing.T, module, function string) *testRepo {
 	t.Helper()
 	tr := newTestRepo(t)
-	body, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(tr.path("transforms"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tr.path("transforms/conv.wasm"), body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(body)
-	y := fmt.Sprintf(odfvYAML, hex.EncodeToString(sum[:]))
-	if function != "" {
-		y = strings.ReplaceAll(y, "    module: transforms/conv.wasm\n", "    module: transforms/conv.wasm\n    function: "+function+"\n")
-	}
-	if err := os.WriteFile(tr.path("odfv.yaml"), []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeODFVDefs(t, tr, module, function)
 	if _, err := tr.fs.Apply(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,10 @@ func exampleODFV(t testing.TB, name string) string {
 	return p
 }
 
-// odfvRepo is the scaffolded repo plus the ODFV definitions, applied and materialized.
-func odfvRepo(t *testing.T, module string) *testRepo {
+// writeODFVDefs copies module into the repo as transforms/conv.wasm and writes odfvYAML
+// pinned to its sha256; function, when not "", names the export explicitly.
+func writeODFVDefs(t *testing.T, tr *testRepo, module, function string) {
 	t.Helper()
-	tr := newTestRepo(t)
 	body, err := os.ReadFile(module)
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +79,20 @@ func odfvRepo(t *testing.T, module string) *testRepo {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
-	if err := os.WriteFile(tr.path("odfv.yaml"), []byte(fmt.Sprintf(odfvYAML, hex.EncodeToString(sum[:]))), 0o644); err != nil {
+	y := fmt.Sprintf(odfvYAML, hex.EncodeToString(sum[:]))
+	if function != "" {
+		y = strings.ReplaceAll(y, "    module: transforms/conv.wasm\n", "    module: transforms/conv.wasm\n    function: "+function+"\n")
+	}
+	if err := os.WriteFile(tr.path("odfv.yaml"), []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// odfvRepo is the scaffolded repo plus the ODFV definitions, applied and materialized.
+func odfvRepo(t *testing.T, module string) *testRepo {
+	t.Helper()
+	tr := newTestRepo(t)
+	writeODFVDefs(t, tr, module, "")
 	ctx := context.Background()
 	if _, err := tr.fs.Apply(ctx, false); err != nil {
 		t.Fatal(err)

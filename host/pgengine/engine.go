@@ -244,7 +244,6 @@ type batchSource struct {
 	i      int
 	n      int64
 	vals   []any
-	perr   error
 }
 
 func newBatchSource(ctx context.Context, produce func(context.Context, func(*offlineengine.Batch) error) error) *batchSource {
